@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+// The `entropy-relay` command. Flags mirror the ENTROPY_* variables (flags win).
+import { Command, Option } from 'commander';
+import { ConfigError, OPTIONS, flagName, loadConfig, type Config } from './config.js';
+import { createLogger } from './log.js';
+import { startRelay } from './server.js';
+import { VERSION } from './version.js';
+
+function addConfigOptions(command: Command): Command {
+  for (const spec of OPTIONS) {
+    const flag = flagName(spec);
+    const shown = Array.isArray(spec.default)
+      ? spec.default.join(spec.kind === 'range' ? '-' : ',')
+      : spec.default;
+    const help =
+      `${spec.describe} [${spec.env}]` +
+      (shown !== undefined && shown !== '' ? ` (default: ${shown})` : '');
+    if (spec.kind === 'bool') {
+      command.addOption(new Option(`--${flag}`, help));
+      command.addOption(new Option(`--no-${flag}`).hideHelp());
+    } else {
+      command.addOption(new Option(`--${flag} <value>`, help));
+    }
+  }
+  return command;
+}
+
+/** Commander names options in camelCase of the flag; map them back to config keys. */
+function flagsFrom(opts: Record<string, unknown>): Partial<Record<keyof Config, string | boolean>> {
+  const flags: Partial<Record<keyof Config, string | boolean>> = {};
+  for (const spec of OPTIONS) {
+    const name = flagName(spec).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const value = opts[name];
+    if (typeof value === 'string' || typeof value === 'boolean') flags[spec.key] = value;
+  }
+  return flags;
+}
+
+async function serve(opts: Record<string, unknown>): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env, flagsFrom(opts));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`entropy-relay: configuration error: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  const relay = await startRelay(config, { logger }).catch((err: unknown) => {
+    logger.fatal({ err }, 'failed to start');
+    logger.flush();
+    process.exitCode = 1;
+    return undefined;
+  });
+  if (!relay) return;
+  const stop = (signal: string): void => {
+    logger.info({ signal }, 'signal received');
+    relay.close().then(
+      () => {
+        logger.flush();
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+const program = new Command('entropy-relay')
+  .description(
+    'Entropy Relay: zero-knowledge, stateless message relay for end-to-end encrypted messengers',
+  )
+  .version(VERSION);
+
+const serveCommand = addConfigOptions(
+  program.command('serve', { isDefault: true }).description('Run the relay (default command)'),
+).action((opts: Record<string, unknown>) => serve(opts));
+void serveCommand;
+
+await program.parseAsync(process.argv);

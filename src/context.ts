@@ -1,0 +1,20 @@
+// What the transports hand to the domain: built once at start-up by server.ts.
+import type { Config } from './config.js';
+import type { TrustFn } from './http/client-ip.js';
+import type { IpBlinder, Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import type { RateLimiter } from './ratelimit/limiter.js';
+import type { Store } from './store/store.js';
+
+export interface RelayContext {
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+  blinder: IpBlinder;
+  store: Store;
+  trust: TrustFn;
+  version: string;
+  /** Server secret keying PoW seeds and session tokens (shared by all instances). */
+  secret: string;
+  limiter: RateLimiter;
+}

@@ -1,0 +1,35 @@
+// Typed errors: one class, mapped to HTTP responses (http/errors.ts) and WebSocket `error`
+// frames (ws/) in one place each.
+
+export class RelayError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly retryAfterS?: number,
+  ) {
+    super(message);
+    this.name = 'RelayError';
+  }
+}
+
+export const badRequest = (code: string, message: string): RelayError =>
+  new RelayError(400, code, message);
+export const unauthorized = (code: string, message: string): RelayError =>
+  new RelayError(401, code, message);
+export const forbidden = (code: string, message: string): RelayError =>
+  new RelayError(403, code, message);
+export const notFound = (message = 'Not found'): RelayError =>
+  new RelayError(404, 'not_found', message);
+export const conflict = (code: string, message: string): RelayError =>
+  new RelayError(409, code, message);
+export const rateLimited = (retryAfterS: number): RelayError =>
+  new RelayError(429, 'rate_limited', 'Too many requests', retryAfterS);
+
+/** The store could not be reached; callers answer 503 / `storage_unavailable`. */
+export class StoreUnavailableError extends RelayError {
+  constructor(cause?: unknown) {
+    super(503, 'storage_unavailable', 'Storage is temporarily unavailable');
+    if (cause !== undefined) this.cause = cause;
+  }
+}

@@ -1,0 +1,148 @@
+// The HTTP layer: one Fastify instance on the relay's server. Everything a client can receive
+// from it — routes, 404s, 413s, 429s, framework and parser errors — leaves padded (§6).
+import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+} from 'fastify';
+import { RelayError } from '../errors.js';
+import { padJson, padJsonText } from '../normalize/padding.js';
+import type { RelayContext } from '../context.js';
+import { registerCors, registerSecurityHeaders } from './headers.js';
+import { registerRateLimits } from './rate-limit-hook.js';
+import { registerOpsRoutes } from './routes/ops.js';
+
+export interface ErrorBody {
+  error: string;
+  code: string;
+  retry_after?: number;
+}
+
+/** Maps any error to the status and body the client sees (the one place this is decided). */
+export function errorResponse(err: unknown): { status: number; body: ErrorBody } {
+  if (err instanceof RelayError) {
+    const body: ErrorBody = { error: err.message, code: err.code };
+    if (err.retryAfterS !== undefined) body.retry_after = err.retryAfterS;
+    return { status: err.status, body };
+  }
+  const fe = err as Partial<FastifyError>;
+  switch (fe.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, body: { error: 'Request body too large', code: 'payload_too_large' } };
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { status: 400, body: { error: 'Invalid Content-Length', code: 'bad_request' } };
+  }
+  const status = fe.statusCode;
+  if (status !== undefined && status >= 400 && status < 500) {
+    return { status, body: { error: 'Bad request', code: 'bad_request' } };
+  }
+  return { status: 500, body: { error: 'Internal server error', code: 'internal_error' } };
+}
+
+export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
+  const { status, body } = errorResponse(err);
+  if (body.retry_after !== undefined) reply.header('Retry-After', String(body.retry_after));
+  return reply.code(status).type('application/json; charset=utf-8').send(body);
+}
+
+/** Answers a request the HTTP parser rejected, directly on the socket (Fastify is not involved). */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+  const body = padJson(
+    tooLarge
+      ? { error: 'Request headers too large', code: 'headers_too_large' }
+      : { error: 'Malformed HTTP request', code: 'bad_request' },
+  );
+  const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
+  socket.end(
+    `HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${body.length}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n` +
+      body.toString('latin1'),
+    'latin1',
+  );
+}
+
+export function buildHttpApp(
+  ctx: RelayContext,
+  server: HttpServer,
+  routes: Array<(app: FastifyInstance, ctx: RelayContext) => void> = [],
+): FastifyInstance {
+  const { config, logger, metrics, blinder } = ctx;
+  const app: FastifyInstance = Fastify({
+    serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
+      server.on('request', handler);
+      return server;
+    },
+    loggerInstance: logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.maxBodyBytes,
+    trustProxy: ctx.trust,
+    exposeHeadRoutes: false,
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+    clientErrorHandler: answerClientError,
+    // Framework errors (e.g. a malformed URL) skip the onSend hooks: pad here.
+    frameworkErrors: (error, _request, reply) => {
+      const { status, body } = errorResponse(
+        new RelayError(400, 'bad_request', `Malformed request: ${error.message}`),
+      );
+      void reply.code(status).type('application/json; charset=utf-8').send(padJson(body));
+    },
+  });
+
+  // Bodies are parsed by the routes (a bad body is a 400 `invalid_json` from the route), whatever
+  // the Content-Type: v1 clients are not consistent about it.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  registerSecurityHeaders(app, config.tls);
+  registerCors(app, config.allowedOrigins);
+  registerRateLimits(app, ctx.limiter);
+
+  // Padding: the last step before any JSON leaves.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    const type = String(reply.getHeader('content-type') ?? '');
+    if (!type.startsWith('application/json')) return payload;
+    if (typeof payload === 'string') return padJsonText(payload);
+    if (Buffer.isBuffer(payload)) return padJsonText(payload.toString('utf8'));
+    return payload;
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpRequests.inc({ route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ route }, reply.elapsedTime / 1000);
+    // The route pattern only: URLs carry identity hashes and nicknames, which are never logged.
+    request.log.debug(
+      {
+        ip: blinder.tag(request.ip),
+        method: request.method,
+        route,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'request',
+    );
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const response = errorResponse(err);
+    if (response.status >= 500) request.log.error({ err }, 'request failed');
+    return sendError(reply, err);
+  });
+  app.setNotFoundHandler((_request, reply) =>
+    sendError(reply, new RelayError(404, 'not_found', 'Not found')),
+  );
+
+  registerOpsRoutes(app, ctx);
+  for (const register of routes) register(app, ctx);
+  return app;
+}

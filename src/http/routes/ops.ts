@@ -1,0 +1,58 @@
+// Operations endpoints (PROTOCOL.md §2.9): /health, /ready, /metrics.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { RelayContext } from '../../context.js';
+import { RelayError, StoreUnavailableError } from '../../errors.js';
+import { isLoopback } from '../client-ip.js';
+
+const READY_TIMEOUT_MS = 1000;
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+/** Loopback peers (the TCP peer, never a forwarded address) or the admin token. */
+function metricsAllowed(request: FastifyRequest, adminToken: string | undefined): boolean {
+  if (
+    isLoopback(request.socket.remoteAddress) &&
+    request.headers['x-forwarded-for'] === undefined
+  ) {
+    return true;
+  }
+  const given = request.headers['x-admin-token'];
+  if (adminToken === undefined || typeof given !== 'string') return false;
+  // Hashing first gives equal lengths, so the comparison time says nothing about the token.
+  return timingSafeEqual(digest(given), digest(adminToken));
+}
+
+export function registerOpsRoutes(app: FastifyInstance, ctx: RelayContext): void {
+  app.get('/health', { config: { unlimited: true } }, async () => ({
+    status: 'healthy',
+    storage: ctx.store.kind,
+    tls: ctx.config.tls,
+    version: ctx.version,
+  }));
+
+  app.get('/ready', { config: { unlimited: true } }, async () => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new StoreUnavailableError()), READY_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([ctx.store.ping(), timeout]);
+    } catch {
+      throw new StoreUnavailableError();
+    } finally {
+      clearTimeout(timer);
+    }
+    return { status: 'ready', storage: ctx.store.kind };
+  });
+
+  app.get('/metrics', async (request, reply) => {
+    if (!metricsAllowed(request, ctx.config.adminToken)) {
+      throw new RelayError(404, 'not_found', 'Not found');
+    }
+    const text = await ctx.metrics.registry.metrics();
+    return reply.type(ctx.metrics.registry.contentType).send(text);
+  });
+}

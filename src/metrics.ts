@@ -1,0 +1,79 @@
+// Prometheus metrics. One registry per relay instance (tests run several in one process).
+// Labels never carry an identity hash, nickname or IP.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly activeConnections = new Gauge({
+    name: 'entropy_active_connections',
+    help: 'Authenticated WebSocket sessions on this instance',
+    registers: [this.registry],
+  });
+  readonly openSockets = new Gauge({
+    name: 'entropy_open_sockets',
+    help: 'Open TCP connections (HTTP and WebSocket)',
+    registers: [this.registry],
+  });
+  readonly connectionsRefused = new Counter({
+    name: 'entropy_connections_refused_total',
+    help: 'Connections destroyed at accept time by the per-IP cap',
+    registers: [this.registry],
+  });
+  readonly httpRequests = new Counter({
+    name: 'entropy_http_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames: ['route', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly httpDuration = new Histogram({
+    name: 'entropy_http_request_duration_seconds',
+    help: 'HTTP request handling time',
+    labelNames: ['route'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+  readonly powVerifications = new Counter({
+    name: 'entropy_pow_verifications_total',
+    help: 'Proof-of-work verifications by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly rateLimited = new Counter({
+    name: 'entropy_rate_limited_total',
+    help: 'Requests or frames refused by a token bucket, by bucket name',
+    labelNames: ['bucket'] as const,
+    registers: [this.registry],
+  });
+  readonly jailed = new Counter({
+    name: 'entropy_jailed_total',
+    help: 'Buckets jailed (temporary ignore)',
+    labelNames: ['bucket'] as const,
+    registers: [this.registry],
+  });
+  readonly storeErrors = new Counter({
+    name: 'entropy_store_errors_total',
+    help: 'Operations that failed because the store was unreachable',
+    registers: [this.registry],
+  });
+  readonly messages = new Counter({
+    name: 'entropy_messages_total',
+    help: 'Relayed messages by outcome (delivered, queued, rejected, published)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly queueDrained = new Counter({
+    name: 'entropy_queue_drained_total',
+    help: 'Offline queue items delivered on reconnect',
+    registers: [this.registry],
+  });
+  readonly deliveryLatency = new Histogram({
+    name: 'entropy_delivery_latency_seconds',
+    help: 'Time from accepting a message to writing it to the recipient socket (jitter included)',
+    buckets: [0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'entropy_' });
+  }
+}

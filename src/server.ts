@@ -1,0 +1,126 @@
+// Start-up and shutdown of one relay instance: store, TLS, one server for REST and WebSocket.
+import { randomBytes } from 'node:crypto';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
+import type { RelayContext } from './context.js';
+import { buildHttpApp } from './http/app.js';
+import { compileTrust } from './http/client-ip.js';
+import { ConnectionCap } from './http/connection-cap.js';
+import { IpBlinder, createLogger, type Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { RateLimiter } from './ratelimit/limiter.js';
+import { createStore } from './store/index.js';
+import type { Store } from './store/store.js';
+import { generateSelfSigned, loadTlsMaterial, type TlsMaterial } from './tls.js';
+import { VERSION } from './version.js';
+
+export interface Relay {
+  readonly ctx: RelayContext;
+  readonly app: FastifyInstance;
+  readonly server: HttpServer;
+  readonly store: Store;
+  readonly port: number;
+  /** Base URL, e.g. https://127.0.0.1:8080 */
+  readonly url: string;
+  readonly tls: TlsMaterial | undefined;
+  /** Stops accepting, finishes in-flight requests, closes sessions and the store. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  store?: Store;
+}
+
+const MIN_SECRET_LENGTH = 32;
+
+async function tlsMaterial(config: Config): Promise<TlsMaterial> {
+  if (config.tlsCert !== undefined && config.tlsKey !== undefined) {
+    return loadTlsMaterial(config.tlsCert, config.tlsKey);
+  }
+  return generateSelfSigned();
+}
+
+export async function startRelay(config: Config, options: StartOptions = {}): Promise<Relay> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  if (config.compat === 'v1') {
+    logger.warn(
+      'compat mode v1: identities are NOT key-bound for v1 clients (PoW-only auth and nickname registration are accepted)',
+    );
+  }
+  if (config.secretSalt !== undefined && config.secretSalt.length < MIN_SECRET_LENGTH) {
+    logger.warn(`ENTROPY_SECRET_SALT is shorter than ${MIN_SECRET_LENGTH} characters`);
+  }
+
+  const store = options.store ?? (await createStore(config, logger));
+  await store.connect();
+  const secret = config.secretSalt ?? (await store.sharedSecret(randomBytes(32).toString('hex')));
+
+  const tls = config.tls ? await tlsMaterial(config) : undefined;
+  const server: HttpServer = tls
+    ? (createHttpsServer({
+        cert: tls.cert,
+        key: tls.key,
+        minVersion: 'TLSv1.3',
+        maxVersion: 'TLSv1.3',
+      }) as unknown as HttpServer)
+    : createHttpServer();
+
+  const metrics = new Metrics();
+  const ctx: RelayContext = {
+    config,
+    logger,
+    metrics,
+    blinder: new IpBlinder(),
+    store,
+    trust: compileTrust(config.trustProxy),
+    version: VERSION,
+    secret,
+    limiter: new RateLimiter(config, store, metrics, logger),
+  };
+
+  const cap = new ConnectionCap(config.maxConnsPerIp, ctx.trust, ctx.metrics);
+  server.on('connection', cap.onConnection);
+  server.keepAliveTimeout = 30_000;
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 20_000;
+
+  const app = buildHttpApp(ctx, server);
+  await app.listen({ port: config.port, host: config.addr });
+  const port = (server.address() as AddressInfo).port;
+  const host =
+    config.addr === '0.0.0.0'
+      ? '127.0.0.1'
+      : config.addr.includes(':')
+        ? `[${config.addr}]`
+        : config.addr;
+  const url = `${tls ? 'https' : 'http'}://${host}:${port}`;
+
+  if (tls) {
+    logger.info(
+      { fingerprint: tls.fingerprint, selfSigned: tls.selfSigned },
+      tls.selfSigned
+        ? 'TLS 1.3 with an ephemeral self-signed certificate for localhost'
+        : 'TLS 1.3',
+    );
+  } else {
+    logger.warn('TLS is OFF: plain HTTP/WebSocket; only run this behind a TLS-terminating proxy');
+  }
+  logger.info({ port, storage: store.kind, version: VERSION }, 'Entropy relay listening');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      logger.info('shutting down');
+      await app.close();
+      await store.close();
+      logger.info('stopped');
+    })();
+    return closing;
+  };
+
+  return { ctx, app, server, store, port, url, tls, close };
+}

@@ -1,0 +1,254 @@
+// The embedded default store: everything in this process's memory, TTLs honoured lazily on
+// access and by one shared incremental sweep. Single process only (no cross-instance routing).
+import { randomInt } from 'node:crypto';
+import { StoreUnavailableError } from '../../errors.js';
+import type {
+  BucketSpec,
+  ChannelHandler,
+  NicknameRecord,
+  QueueLimits,
+  QueuedItem,
+  Store,
+  StoredBundle,
+  TakeResult,
+} from '../store.js';
+import { IDENTITY_BUCKETS, identityBucketKey } from '../store.js';
+import { TtlMap } from './ttl-map.js';
+import { bucketTtlMs, newBucket, takeFromBucket, type BucketState } from './token-bucket.js';
+
+interface BundleRecord {
+  bundle: string;
+  prekeys: string[];
+  firstSeen: number;
+}
+
+interface QueueRecord {
+  items: QueuedItem[];
+  bytes: number;
+}
+
+const SWEEP_INTERVAL_MS = 1000;
+const SWEEP_BUDGET = 2000;
+
+export class MemoryStore implements Store {
+  readonly kind = 'memory' as const;
+  private closed = false;
+  private secret: string | undefined;
+  private readonly spentSeeds: TtlMap<true>;
+  private readonly buckets: TtlMap<BucketState>;
+  private readonly bundles: TtlMap<BundleRecord>;
+  private readonly nicknames: TtlMap<NicknameRecord>;
+  private readonly nicknameOf: TtlMap<string>;
+  private readonly sessions: TtlMap<Map<string, number>>;
+  private readonly queues: TtlMap<QueueRecord>;
+  private readonly maps: TtlMap<unknown>[];
+  private readonly channels = new Map<string, ChannelHandler>();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(private readonly now: () => number = Date.now) {
+    this.spentSeeds = new TtlMap(now);
+    this.buckets = new TtlMap(now);
+    this.bundles = new TtlMap(now);
+    this.nicknames = new TtlMap(now);
+    this.nicknameOf = new TtlMap(now);
+    this.sessions = new TtlMap(now);
+    this.queues = new TtlMap(now);
+    this.maps = [
+      this.spentSeeds,
+      this.buckets,
+      this.bundles,
+      this.nicknames,
+      this.nicknameOf,
+      this.sessions,
+      this.queues,
+    ];
+  }
+
+  async connect(): Promise<void> {
+    this.sweeper = setInterval(() => {
+      for (const map of this.maps) map.sweep(SWEEP_BUDGET);
+    }, SWEEP_INTERVAL_MS);
+    this.sweeper.unref();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.sweeper);
+    this.channels.clear();
+  }
+
+  private check(): void {
+    if (this.closed) throw new StoreUnavailableError();
+  }
+
+  async ping(): Promise<void> {
+    this.check();
+  }
+
+  async sharedSecret(candidate: string): Promise<string> {
+    this.check();
+    this.secret ??= candidate;
+    return this.secret;
+  }
+
+  async spendSeed(seed: string, ttlMs: number): Promise<boolean> {
+    this.check();
+    if (this.spentSeeds.get(seed)) return false;
+    this.spentSeeds.set(seed, true, ttlMs);
+    return true;
+  }
+
+  async takeTokens(key: string, spec: BucketSpec, cost = 1): Promise<TakeResult> {
+    this.check();
+    const now = this.now();
+    let state = this.buckets.get(key);
+    if (state === undefined) state = newBucket(spec, now);
+    const result = takeFromBucket(state, spec, cost, now);
+    this.buckets.set(key, state, bucketTtlMs(spec));
+    return result;
+  }
+
+  async putBundle(
+    identityHash: string,
+    bundle: string,
+    prekeys: string[],
+    ttlMs: number,
+  ): Promise<number> {
+    this.check();
+    const firstSeen = this.bundles.get(identityHash)?.firstSeen ?? this.now();
+    this.bundles.set(identityHash, { bundle, prekeys: [...prekeys], firstSeen }, ttlMs);
+    return prekeys.length;
+  }
+
+  async fetchBundle(identityHash: string): Promise<StoredBundle | null> {
+    this.check();
+    const record = this.bundles.get(identityHash);
+    if (!record) return null;
+    return { bundle: record.bundle, prekey: record.prekeys.shift() ?? null };
+  }
+
+  async prekeyCount(identityHash: string): Promise<number | null> {
+    this.check();
+    return this.bundles.get(identityHash)?.prekeys.length ?? null;
+  }
+
+  async firstSeen(identityHash: string): Promise<number | null> {
+    this.check();
+    return this.bundles.get(identityHash)?.firstSeen ?? null;
+  }
+
+  async randomIdentities(count: number): Promise<string[]> {
+    this.check();
+    // Reservoir sampling: uniform over live bundles, one pass, no copy of the key set.
+    const chosen: string[] = [];
+    let seen = 0;
+    for (const key of this.bundles.keys()) {
+      seen += 1;
+      if (chosen.length < count) chosen.push(key);
+      else {
+        const j = randomInt(seen);
+        if (j < count) chosen[j] = key;
+      }
+    }
+    return chosen;
+  }
+
+  async registerNickname(
+    identityHash: string,
+    nicknameKey: string,
+    nickname: string,
+    ttlMs: number,
+  ): Promise<'ok' | 'taken'> {
+    this.check();
+    const holder = this.nicknames.get(nicknameKey);
+    if (holder && holder.identityHash !== identityHash) return 'taken';
+    const previous = this.nicknameOf.get(identityHash);
+    if (previous !== undefined && previous !== nicknameKey) this.nicknames.delete(previous);
+    this.nicknames.set(nicknameKey, { identityHash, nickname }, ttlMs);
+    this.nicknameOf.set(identityHash, nicknameKey, ttlMs);
+    return 'ok';
+  }
+
+  async lookupNickname(nicknameKey: string): Promise<NicknameRecord | null> {
+    this.check();
+    return this.nicknames.get(nicknameKey) ?? null;
+  }
+
+  async addSessionToken(identityHash: string, tokenHash: string, ttlMs: number): Promise<void> {
+    this.check();
+    const now = this.now();
+    const tokens = this.sessions.get(identityHash) ?? new Map<string, number>();
+    for (const [hash, expiresAt] of tokens) if (expiresAt <= now) tokens.delete(hash);
+    tokens.set(tokenHash, now + ttlMs);
+    this.sessions.set(identityHash, tokens, ttlMs);
+  }
+
+  async hasSessionToken(identityHash: string, tokenHash: string): Promise<boolean> {
+    this.check();
+    const expiresAt = this.sessions.get(identityHash)?.get(tokenHash);
+    return expiresAt !== undefined && expiresAt > this.now();
+  }
+
+  async enqueue(identityHash: string, item: QueuedItem, limits: QueueLimits): Promise<boolean> {
+    this.check();
+    const queue = this.queues.get(identityHash) ?? { items: [], bytes: 0 };
+    const size = Buffer.byteLength(item.payload);
+    if (queue.items.length + 1 > limits.maxCount || queue.bytes + size > limits.maxBytes)
+      return false;
+    queue.items.push({ id: item.id, payload: item.payload });
+    queue.bytes += size;
+    this.queues.set(identityHash, queue, limits.ttlMs);
+    return true;
+  }
+
+  async queued(identityHash: string): Promise<QueuedItem[]> {
+    this.check();
+    return (this.queues.get(identityHash)?.items ?? []).map((i) => ({ ...i }));
+  }
+
+  async removeQueued(identityHash: string, ids: string[]): Promise<number> {
+    this.check();
+    const queue = this.queues.get(identityHash);
+    if (!queue) return 0;
+    const remove = new Set(ids);
+    const kept = queue.items.filter((i) => !remove.has(i.id));
+    const removed = queue.items.length - kept.length;
+    queue.items = kept;
+    queue.bytes = kept.reduce((sum, i) => sum + Buffer.byteLength(i.payload), 0);
+    if (kept.length === 0) this.queues.delete(identityHash);
+    return removed;
+  }
+
+  async burnIdentity(identityHash: string): Promise<void> {
+    this.check();
+    this.bundles.delete(identityHash);
+    this.queues.delete(identityHash);
+    this.sessions.delete(identityHash);
+    for (const name of IDENTITY_BUCKETS) this.buckets.delete(identityBucketKey(identityHash, name));
+    const nicknameKey = this.nicknameOf.get(identityHash);
+    this.nicknameOf.delete(identityHash);
+    if (
+      nicknameKey !== undefined &&
+      this.nicknames.get(nicknameKey)?.identityHash === identityHash
+    ) {
+      this.nicknames.delete(nicknameKey);
+    }
+  }
+
+  async publish(identityHash: string, message: string): Promise<number> {
+    this.check();
+    const handler = this.channels.get(identityHash);
+    if (!handler) return 0;
+    queueMicrotask(() => handler(message));
+    return 1;
+  }
+
+  async subscribe(identityHash: string, handler: ChannelHandler): Promise<void> {
+    this.check();
+    this.channels.set(identityHash, handler);
+  }
+
+  async unsubscribe(identityHash: string): Promise<void> {
+    this.channels.delete(identityHash);
+  }
+}

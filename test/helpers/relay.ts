@@ -1,0 +1,100 @@
+// Starts a real relay (real sockets, TLS by default) for a test, with its logs captured.
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { Writable } from 'node:stream';
+import { defaultConfig, type Config } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { startRelay, type Relay } from '../../src/server.js';
+import type { Store } from '../../src/store/store.js';
+
+export interface TestRelay {
+  relay: Relay;
+  /** Every log line the relay wrote, as raw JSON text. */
+  logs: string[];
+  request(path: string, options?: RequestOptions): Promise<HttpResult>;
+  close(): Promise<void>;
+}
+
+export interface RequestOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  localAddress?: string;
+}
+
+export interface HttpResult {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+  /** The body parsed as JSON (undefined when it is not JSON). */
+  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return { ...defaultConfig(), port: 0, addr: '127.0.0.1', logLevel: 'debug', ...overrides };
+}
+
+export function logCapture(): { logs: string[]; stream: Writable } {
+  const logs: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(line);
+      callback();
+    },
+  });
+  return { logs, stream };
+}
+
+export async function startTestRelay(
+  overrides: Partial<Config> = {},
+  options: { store?: Store } = {},
+): Promise<TestRelay> {
+  const config = testConfig(overrides);
+  const { logs, stream } = logCapture();
+  const logger = createLogger(config.logLevel, stream);
+  const relay = await startRelay(config, { logger, store: options.store });
+  return {
+    relay,
+    logs,
+    request: (path, opts) => requestRelay(relay, path, opts),
+    close: () => relay.close(),
+  };
+}
+
+export function requestRelay(
+  relay: Relay,
+  path: string,
+  options: RequestOptions = {},
+): Promise<HttpResult> {
+  const url = new URL(path, relay.url);
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = send(
+      url,
+      {
+        method: options.method ?? 'GET',
+        headers: options.headers,
+        localAddress: options.localAddress,
+        agent: false,
+        ca: relay.tls?.cert,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const body = Buffer.concat(chunks);
+          let json: unknown;
+          try {
+            json = JSON.parse(body.toString('utf8'));
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
