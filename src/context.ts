@@ -4,6 +4,10 @@ import type { TrustFn } from './http/client-ip.js';
 import type { IpBlinder, Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { RateLimiter } from './ratelimit/limiter.js';
+import type { AccountService } from './account/account-service.js';
+import type { KeysService } from './keys/keys-service.js';
+import type { NicknameService } from './nickname/nickname-service.js';
+import type { PowService } from './pow/pow-service.js';
 import type { Store } from './store/store.js';
 
 export interface RelayContext {
@@ -17,4 +21,10 @@ export interface RelayContext {
   /** Server secret keying PoW seeds and session tokens (shared by all instances). */
   secret: string;
   limiter: RateLimiter;
+  services: {
+    pow: PowService;
+    keys: KeysService;
+    nicknames: NicknameService;
+    accounts: AccountService;
+  };
 }

@@ -7,11 +7,16 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import type { RelayContext } from './context.js';
 import { buildHttpApp } from './http/app.js';
+import { registerIdentityRoutes } from './http/routes/identity.js';
 import { compileTrust } from './http/client-ip.js';
 import { ConnectionCap } from './http/connection-cap.js';
 import { IpBlinder, createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { RateLimiter } from './ratelimit/limiter.js';
+import { AccountService } from './account/account-service.js';
+import { KeysService } from './keys/keys-service.js';
+import { NicknameService } from './nickname/nickname-service.js';
+import { PowService } from './pow/pow-service.js';
 import { createStore } from './store/index.js';
 import type { Store } from './store/store.js';
 import { generateSelfSigned, loadTlsMaterial, type TlsMaterial } from './tls.js';
@@ -70,6 +75,15 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
     : createHttpServer();
 
   const metrics = new Metrics();
+  const limiter = new RateLimiter(config, store, metrics, logger);
+  const pow = new PowService({
+    secret,
+    store,
+    powBase: config.powBase,
+    powMax: config.powMax,
+    powLoadThresholds: config.powLoadThresholds,
+    metrics,
+  });
   const ctx: RelayContext = {
     config,
     logger,
@@ -79,7 +93,13 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
     trust: compileTrust(config.trustProxy),
     version: VERSION,
     secret,
-    limiter: new RateLimiter(config, store, metrics, logger),
+    limiter,
+    services: {
+      pow,
+      keys: new KeysService(store, pow, config),
+      nicknames: new NicknameService(store, pow, config),
+      accounts: new AccountService(store, pow, limiter, config),
+    },
   };
 
   const cap = new ConnectionCap(config.maxConnsPerIp, ctx.trust, ctx.metrics);
@@ -88,7 +108,7 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
   server.requestTimeout = 30_000;
   server.headersTimeout = 20_000;
 
-  const app = buildHttpApp(ctx, server);
+  const app = buildHttpApp(ctx, server, [registerIdentityRoutes]);
   await app.listen({ port: config.port, host: config.addr });
   const port = (server.address() as AddressInfo).port;
   const host =

@@ -94,7 +94,10 @@ export function buildHttpApp(
       const { status, body } = errorResponse(
         new RelayError(400, 'bad_request', `Malformed request: ${error.message}`),
       );
-      void reply.code(status).type('application/json; charset=utf-8').send(padJson(body));
+      void (reply as FastifyReply)
+        .code(status)
+        .type('application/json; charset=utf-8')
+        .send(padJson(body));
     },
   });
 

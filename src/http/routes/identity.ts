@@ -1,0 +1,49 @@
+// REST routes of PROTOCOL.md §2.1–§2.8: PoW challenges, key bundles, nicknames, burn.
+import type { FastifyInstance } from 'fastify';
+import type { RelayContext } from '../../context.js';
+import { parseIdentityHash } from '../../identity/crypto.js';
+import { jsonObjectBody, powProof, queryList, queryValue } from '../request-input.js';
+
+export function registerIdentityRoutes(app: FastifyInstance, ctx: RelayContext): void {
+  const { pow, keys, nicknames, accounts } = ctx.services;
+
+  app.get('/pow/challenge', { config: { bucket: 'challenge' } }, async (request) => {
+    const identityHash = queryValue(request, 'identity_hash');
+    return pow.issue({
+      type: queryValue(request, 'type'),
+      identityHash: identityHash === undefined ? undefined : parseIdentityHash(identityHash),
+      nickname: queryValue(request, 'nickname'),
+    });
+  });
+
+  app.post('/keys/upload', { config: { bucket: 'upload', gated: true } }, async (request) =>
+    keys.upload(jsonObjectBody(request), powProof(request)),
+  );
+
+  app.get('/keys/fetch', { config: { bucket: 'fetch' } }, async (request) => {
+    const hashes = queryList(request, 'user', 'hashes');
+    if (hashes.length === 1) return keys.fetchOne(hashes[0]!);
+    return Object.fromEntries(await keys.fetch(hashes));
+  });
+
+  app.get('/keys/random', { config: { bucket: 'random', gated: true } }, async (request) =>
+    keys.random(Number(queryValue(request, 'count') ?? 1), powProof(request)),
+  );
+
+  app.post(
+    '/nickname/register',
+    { config: { bucket: 'nick_register', gated: true } },
+    async (request) => nicknames.register(jsonObjectBody(request), powProof(request)),
+  );
+
+  app.get('/nickname/lookup', { config: { bucket: 'nick_lookup' } }, async (request) => {
+    const names = queryList(request, 'nick', 'name');
+    if (names.length === 1) return nicknames.lookupOne(names[0]!);
+    const found = await nicknames.lookup(names);
+    return Object.fromEntries([...found].map(([name, record]) => [name, record.identity_hash]));
+  });
+
+  app.post('/account/burn', { config: { bucket: 'burn', gated: true } }, async (request) =>
+    accounts.burn(jsonObjectBody(request), powProof(request)),
+  );
+}

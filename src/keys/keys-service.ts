@@ -1,0 +1,89 @@
+// Key bundles (PROTOCOL.md §2.3–§2.5): upload with the exact check order, fetch consuming one
+// one-time prekey atomically, random identity hashes for decoy traffic.
+import type { Config } from '../config.js';
+import { badRequest, notFound } from '../errors.js';
+import { parseIdentityHash } from '../identity/crypto.js';
+import { keyOfIdentity } from '../identity/proof.js';
+import type { PowService } from '../pow/pow-service.js';
+import type { Store } from '../store/store.js';
+import {
+  checkBundleSignatures,
+  parseBundleShape,
+  type PreKey,
+  type PublicBundle,
+} from './bundle.js';
+
+export interface PowProof {
+  seed: unknown;
+  nonce: unknown;
+}
+
+export interface FetchedBundle extends PublicBundle {
+  preKeys: PreKey[];
+}
+
+export const MAX_FETCH = 10;
+const DAY_MS = 86_400_000;
+
+export class KeysService {
+  constructor(
+    private readonly store: Store,
+    private readonly pow: PowService,
+    private readonly config: Config,
+  ) {}
+
+  /** `body` is the parsed JSON object (step 1 of §2.3 is the transport's). */
+  async upload(
+    body: Record<string, unknown>,
+    proof: PowProof,
+  ): Promise<{ status: 'success'; prekeys: number }> {
+    const identityHash = parseIdentityHash(body.identity_hash);
+    await this.pow.verify(proof.seed, proof.nonce, { purpose: 'upload', context: identityHash });
+    const identityKey = keyOfIdentity(identityHash, body.identityKey);
+    const { bundle, preKeys } = parseBundleShape(body, identityHash);
+    checkBundleSignatures(body, identityKey, bundle.signedPreKey);
+    const stored = await this.store.putBundle(
+      identityHash,
+      JSON.stringify(bundle),
+      preKeys.map((p) => JSON.stringify(p)),
+      this.config.bundleTtlDays * DAY_MS,
+    );
+    return { status: 'success', prekeys: stored };
+  }
+
+  /** One bundle per found identity, each with one one-time prekey consumed. */
+  async fetch(hashes: string[]): Promise<Map<string, FetchedBundle>> {
+    if (hashes.length === 0) throw badRequest('invalid_identity_hash', 'user is required');
+    if (hashes.length > MAX_FETCH)
+      throw badRequest('too_many_hashes', `At most ${MAX_FETCH} hashes per fetch`);
+    const wanted = [...new Set(hashes.map((h) => parseIdentityHash(h, 'user')))];
+    const found = new Map<string, FetchedBundle>();
+    await Promise.all(
+      wanted.map(async (hash) => {
+        const stored = await this.store.fetchBundle(hash);
+        if (stored === null) return;
+        const bundle = JSON.parse(stored.bundle) as PublicBundle;
+        found.set(hash, {
+          ...bundle,
+          preKeys: stored.prekey === null ? [] : [JSON.parse(stored.prekey) as PreKey],
+        });
+      }),
+    );
+    return found;
+  }
+
+  async fetchOne(hash: string): Promise<FetchedBundle> {
+    const bundle = (await this.fetch([hash])).get(hash.toLowerCase());
+    if (bundle === undefined) throw notFound('No bundle for this identity');
+    return bundle;
+  }
+
+  async random(count: number, proof: PowProof): Promise<{ hashes: string[] }> {
+    await this.pow.verify(proof.seed, proof.nonce, { purpose: 'random', context: '' });
+    const clamped = Math.min(
+      MAX_FETCH,
+      Math.max(1, Number.isFinite(count) ? Math.trunc(count) : 1),
+    );
+    return { hashes: await this.store.randomIdentities(clamped) };
+  }
+}

@@ -1,0 +1,80 @@
+// Nicknames (PROTOCOL.md §2.6, §2.7): unique case-insensitively, one per identity, key-bound
+// (compat v1 also accepts a registration on PoW alone).
+import type { Config } from '../config.js';
+import { badRequest, conflict, notFound } from '../errors.js';
+import { parseIdentityHash } from '../identity/crypto.js';
+import { checkSignature, keyOfIdentity } from '../identity/proof.js';
+import type { PowProof } from '../keys/keys-service.js';
+import type { PowService } from '../pow/pow-service.js';
+import type { Store } from '../store/store.js';
+
+const NICKNAME_RE = /^[A-Za-z0-9_-]{3,32}$/;
+export const MAX_LOOKUP = 10;
+const DAY_MS = 86_400_000;
+
+export function parseNickname(value: unknown): string {
+  if (typeof value !== 'string' || !NICKNAME_RE.test(value)) {
+    throw badRequest('invalid_nickname', 'nickname must be 3-32 characters of A-Z a-z 0-9 _ -');
+  }
+  return value;
+}
+
+export class NicknameService {
+  constructor(
+    private readonly store: Store,
+    private readonly pow: PowService,
+    private readonly config: Config,
+  ) {}
+
+  async register(
+    body: Record<string, unknown>,
+    proof: PowProof,
+  ): Promise<{ status: 'success'; nickname: string }> {
+    const nickname = parseNickname(body.nickname);
+    const identityHash = parseIdentityHash(body.identity_hash);
+    const keyless = body.identityKey === undefined && body.signature === undefined;
+    if (keyless && this.config.compat !== 'v1') {
+      throw badRequest('invalid_key', 'identityKey and signature are required');
+    }
+    await this.pow.verify(proof.seed, proof.nonce, {
+      purpose: 'nickname',
+      context: nickname,
+      identityHash,
+    });
+    if (!keyless) {
+      const key = keyOfIdentity(identityHash, body.identityKey);
+      checkSignature(key, body.signature, [nickname]);
+    }
+    const result = await this.store.registerNickname(
+      identityHash,
+      nickname.toLowerCase(),
+      nickname,
+      this.config.nicknameTtlDays * DAY_MS,
+    );
+    if (result === 'taken') throw conflict('nickname_taken', 'This nickname is taken');
+    return { status: 'success', nickname };
+  }
+
+  /** Resolves names; the result is keyed by each name exactly as requested. */
+  async lookup(names: string[]): Promise<Map<string, { identity_hash: string; nickname: string }>> {
+    if (names.length === 0) throw badRequest('invalid_nickname', 'nick is required');
+    if (names.length > MAX_LOOKUP)
+      throw badRequest('too_many_names', `At most ${MAX_LOOKUP} names per lookup`);
+    for (const name of names) parseNickname(name);
+    const found = new Map<string, { identity_hash: string; nickname: string }>();
+    await Promise.all(
+      names.map(async (name) => {
+        const record = await this.store.lookupNickname(name.toLowerCase());
+        if (record)
+          found.set(name, { identity_hash: record.identityHash, nickname: record.nickname });
+      }),
+    );
+    return found;
+  }
+
+  async lookupOne(name: string): Promise<{ identity_hash: string; nickname: string }> {
+    const record = (await this.lookup([name])).get(name);
+    if (record === undefined) throw notFound('No such nickname');
+    return record;
+  }
+}

@@ -1,0 +1,445 @@
+// The Redis backend (single Redis or Redis Cluster): what lets several relay instances share
+// state. Same semantics as the memory backend; the conformance suite holds both to them.
+// Every operation on an identity is one script on its {H} slot; nicknames and the random pool
+// live in other slots and are updated in a second, idempotent step (one code path for a single
+// Redis and a Cluster).
+import { StoreUnavailableError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { bucketTtlMs } from '../memory/token-bucket.js';
+import type {
+  BucketSpec,
+  ChannelHandler,
+  NicknameRecord,
+  QueueLimits,
+  QueuedItem,
+  Store,
+  StoredBundle,
+  TakeResult,
+} from '../store.js';
+import {
+  closeClient,
+  createClient,
+  errorMessage,
+  persistenceModes,
+  untilReady,
+  watchConnection,
+  type RedisClient,
+} from './connection.js';
+import {
+  POOL_KEY,
+  SECRET_KEY,
+  channelOf,
+  identityKeys,
+  nicknameKey,
+  spentSeedKey,
+} from './keys.js';
+import { defineScripts, runScript, type ScriptName } from './scripts.js';
+
+export interface RedisStoreOptions {
+  /** redis://, rediss:// or tcp:// (= redis://). */
+  url?: string;
+  /** Seed nodes of a Redis Cluster ("host:port"); used instead of `url`. */
+  cluster?: string[];
+  /** Refuse to start when the Redis server has RDB or AOF persistence turned on. */
+  requireVolatile: boolean;
+  logger: Logger;
+}
+
+const SECRET_TTL_MS = 30 * 86_400_000;
+const SECRET_REFRESH_MS = 3_600_000;
+const PING_TIMEOUT_MS = 1000;
+
+/** Redis wants whole, positive milliseconds. */
+const ms = (value: number): number => Math.max(1, Math.ceil(value));
+
+export class RedisStore implements Store {
+  readonly kind = 'redis' as const;
+  private readonly client: RedisClient;
+  private readonly subscriber: RedisClient;
+  private readonly sharded: boolean;
+  private readonly logger: Logger;
+  private readonly handlers = new Map<string, ChannelHandler>();
+  /** Channels whose UNSUBSCRIBE failed during an outage: dropped after reconnection. */
+  private readonly staleChannels = new Set<string>();
+  private secret: string | undefined;
+  private secretRefresh: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly options: RedisStoreOptions) {
+    this.logger = options.logger;
+    this.sharded = Boolean(options.cluster?.length);
+    this.client = createClient(options, false);
+    this.subscriber = createClient(options, true);
+    defineScripts(this.client);
+    watchConnection(this.client, 'command', this.logger);
+    watchConnection(this.subscriber, 'subscriber', this.logger);
+    this.client.on('ready', () => {
+      this.logger.info('Redis connected');
+      void this.refreshSecret();
+    });
+    // ioredis resubscribes right after emitting 'ready': drop stale channels after that.
+    this.subscriber.on('ready', () => queueMicrotask(() => this.dropStaleChannels()));
+    this.subscriber.on(this.sharded ? 'smessage' : 'message', (channel: string, message: string) =>
+      this.dispatch(channel, message),
+    );
+  }
+
+  async connect(): Promise<void> {
+    if (this.closed) throw new StoreUnavailableError();
+    // Failed attempts are logged by watchConnection; ioredis keeps retrying (reconnectDelay).
+    this.client.connect().catch(() => undefined);
+    this.subscriber.connect().catch(() => undefined);
+    try {
+      await Promise.all([untilReady(this.client), untilReady(this.subscriber)]);
+      await this.checkPersistence();
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    this.secretRefresh = setInterval(() => void this.refreshSecret(), SECRET_REFRESH_MS);
+    this.secretRefresh.unref();
+  }
+
+  private async checkPersistence(): Promise<void> {
+    let modes: string[];
+    try {
+      modes = await persistenceModes(this.client);
+    } catch (err) {
+      this.logger.warn(
+        { err: errorMessage(err) },
+        'Could not check Redis persistence (CONFIG GET refused): make sure RDB and AOF are off',
+      );
+      return;
+    }
+    if (modes.length === 0) return;
+    const problem = `Redis persistence is on (${modes.join(', ')}): relay data can reach the disk`;
+    if (this.options.requireVolatile) {
+      throw new Error(
+        `${problem}. Refusing to start because a volatile Redis is required; ` +
+          'turn off RDB (save "") and AOF (appendonly no) on the Redis server.',
+      );
+    }
+    this.logger.warn(`${problem}. Turn off RDB (save "") and AOF (appendonly no).`);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.secretRefresh);
+    this.handlers.clear();
+    await Promise.all([closeClient(this.client), closeClient(this.subscriber)]);
+  }
+
+  async ping(): Promise<void> {
+    await this.run(async () => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('Redis PING timed out')), PING_TIMEOUT_MS);
+      });
+      try {
+        await Promise.race([this.client.ping(), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    });
+  }
+
+  /** Every ioredis failure becomes StoreUnavailableError (503 `storage_unavailable`). */
+  private async run<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new StoreUnavailableError();
+    try {
+      return await operation();
+    } catch (err) {
+      // While connected a failure is unexpected (a script error, OOM…): worth a log line.
+      if (this.client.status === 'ready') {
+        this.logger.warn({ err: errorMessage(err) }, 'Redis command failed');
+      }
+      throw new StoreUnavailableError(err);
+    }
+  }
+
+  private script<T>(name: ScriptName, keys: string[], args: (string | number)[] = []): Promise<T> {
+    return runScript<T>(this.client, name, keys, args);
+  }
+
+  async sharedSecret(candidate: string): Promise<string> {
+    return this.run(async () => {
+      const secret = await this.script<string>(
+        'sharedSecret',
+        [SECRET_KEY],
+        [candidate, SECRET_TTL_MS],
+      );
+      this.secret = secret;
+      return secret;
+    });
+  }
+
+  /** Keeps the secret alive while this instance runs, and puts it back if Redis lost it. */
+  private async refreshSecret(): Promise<void> {
+    const ours = this.secret;
+    if (ours === undefined || this.closed) return;
+    try {
+      const current = await this.script<string>(
+        'sharedSecret',
+        [SECRET_KEY],
+        [ours, SECRET_TTL_MS],
+      );
+      if (current !== ours) {
+        this.logger.warn(
+          'The shared secret in Redis changed (Redis lost its data?): this instance keeps its ' +
+            'own, so other instances may reject its PoW seeds and session tokens until it restarts',
+        );
+      }
+    } catch {
+      // Connection errors are already logged; the next reconnection or timer tick retries.
+    }
+  }
+
+  async spendSeed(seed: string, ttlMs: number): Promise<boolean> {
+    return this.run(async () => {
+      return (await this.client.set(spentSeedKey(seed), '1', 'PX', ms(ttlMs), 'NX')) === 'OK';
+    });
+  }
+
+  async takeTokens(key: string, spec: BucketSpec, cost = 1): Promise<TakeResult> {
+    return this.run(async () => {
+      const [allowed, retryAfterMs, jailed, jailedUntil] = await this.script<number[]>(
+        'takeTokens',
+        [key],
+        [
+          spec.capacity,
+          spec.windowMs,
+          cost,
+          spec.jail?.strikes ?? 0,
+          spec.jail?.jailMs ?? 0,
+          ms(bucketTtlMs(spec)),
+        ],
+      );
+      return {
+        allowed: allowed === 1,
+        retryAfterMs: retryAfterMs ?? 0,
+        jailed: jailed === 1,
+        jailedUntil: jailedUntil ?? 0,
+      };
+    });
+  }
+
+  async putBundle(
+    identityHash: string,
+    bundle: string,
+    prekeys: string[],
+    ttlMs: number,
+  ): Promise<number> {
+    return this.run(async () => {
+      const keys = identityKeys(identityHash);
+      const [count, now] = await this.script<[number, number]>(
+        'putBundle',
+        [keys.bundle, keys.prekeys, keys.seen],
+        [ms(ttlMs), bundle, ...prekeys],
+      );
+      await this.script('addToPool', [POOL_KEY], [identityHash, now + ms(ttlMs), ms(ttlMs)]);
+      return count;
+    });
+  }
+
+  async fetchBundle(identityHash: string): Promise<StoredBundle | null> {
+    return this.run(async () => {
+      const keys = identityKeys(identityHash);
+      const found = await this.script<[string, string | null] | null>('fetchBundle', [
+        keys.bundle,
+        keys.prekeys,
+      ]);
+      return found && { bundle: found[0], prekey: found[1] ?? null };
+    });
+  }
+
+  async prekeyCount(identityHash: string): Promise<number | null> {
+    return this.run(async () => {
+      const keys = identityKeys(identityHash);
+      return this.script<number | null>('prekeyCount', [keys.bundle, keys.prekeys]);
+    });
+  }
+
+  async firstSeen(identityHash: string): Promise<number | null> {
+    return this.run(async () => {
+      const keys = identityKeys(identityHash);
+      const seen = await this.script<string | null>('firstSeen', [keys.bundle, keys.seen]);
+      return seen === null ? null : Number(seen);
+    });
+  }
+
+  async randomIdentities(count: number): Promise<string[]> {
+    if (count < 1) return [];
+    return this.run(() =>
+      this.script<string[]>('randomIdentities', [POOL_KEY], [Math.floor(count)]),
+    );
+  }
+
+  async registerNickname(
+    identityHash: string,
+    lowercaseNickname: string,
+    nickname: string,
+    ttlMs: number,
+  ): Promise<'ok' | 'taken'> {
+    return this.run(async () => {
+      const claimed = await this.script<number>(
+        'claimNickname',
+        [nicknameKey(lowercaseNickname)],
+        [identityHash, nickname, ms(ttlMs)],
+      );
+      if (claimed === 0) return 'taken';
+      const previous = await this.script<string | null>(
+        'setNicknameOf',
+        [identityKeys(identityHash).nickof],
+        [lowercaseNickname, ms(ttlMs)],
+      );
+      if (previous !== null && previous !== lowercaseNickname) {
+        await this.script('releaseNickname', [nicknameKey(previous)], [identityHash]);
+      }
+      return 'ok';
+    });
+  }
+
+  async lookupNickname(lowercaseNickname: string): Promise<NicknameRecord | null> {
+    return this.run(async () => {
+      const [identityHash, nickname] = await this.client.hmget(
+        nicknameKey(lowercaseNickname),
+        'identity',
+        'nickname',
+      );
+      return identityHash && nickname ? { identityHash, nickname } : null;
+    });
+  }
+
+  async addSessionToken(identityHash: string, tokenHash: string, ttlMs: number): Promise<void> {
+    await this.run(() =>
+      this.script('addSessionToken', [identityKeys(identityHash).session], [tokenHash, ms(ttlMs)]),
+    );
+  }
+
+  async hasSessionToken(identityHash: string, tokenHash: string): Promise<boolean> {
+    return this.run(async () => {
+      const keys = [identityKeys(identityHash).session];
+      return (await this.script<number>('hasSessionToken', keys, [tokenHash])) === 1;
+    });
+  }
+
+  async enqueue(identityHash: string, item: QueuedItem, limits: QueueLimits): Promise<boolean> {
+    return this.run(async () => {
+      const keys = identityKeys(identityHash);
+      const queued = await this.script<number>(
+        'enqueue',
+        [keys.offline, keys.offsize],
+        [limits.maxCount, limits.maxBytes, ms(limits.ttlMs), item.id, item.payload],
+      );
+      return queued === 1;
+    });
+  }
+
+  async queued(identityHash: string): Promise<QueuedItem[]> {
+    return this.run(async () => {
+      const items = await this.client.lrange(identityKeys(identityHash).offline, 0, -1);
+      return items.map((item) => {
+        // Stored as "<id>\n<payload>"; ids never contain a newline.
+        const newline = item.indexOf('\n');
+        return { id: item.slice(0, newline), payload: item.slice(newline + 1) };
+      });
+    });
+  }
+
+  async removeQueued(identityHash: string, ids: string[]): Promise<number> {
+    if (ids.length === 0) return this.run(async () => 0);
+    return this.run(async () => {
+      const keys = identityKeys(identityHash);
+      return this.script<number>('removeQueued', [keys.offline, keys.offsize], ids);
+    });
+  }
+
+  async burnIdentity(identityHash: string): Promise<void> {
+    await this.run(async () => {
+      const keys = identityKeys(identityHash);
+      const nickname = await this.script<string | null>('burnIdentity', [
+        keys.nickof,
+        keys.bundle,
+        keys.prekeys,
+        keys.offline,
+        keys.offsize,
+        keys.session,
+        keys.seen,
+        ...keys.buckets,
+      ]);
+      await Promise.all([
+        nickname === null
+          ? undefined
+          : this.script('releaseNickname', [nicknameKey(nickname)], [identityHash]),
+        this.client.zrem(POOL_KEY, identityHash),
+      ]);
+    });
+  }
+
+  async publish(identityHash: string, message: string): Promise<number> {
+    return this.run(async () => {
+      const channel = channelOf(identityHash);
+      const receivers = this.sharded
+        ? await this.client.spublish(channel, message)
+        : await this.client.publish(channel, message);
+      return Number(receivers);
+    });
+  }
+
+  async subscribe(identityHash: string, handler: ChannelHandler): Promise<void> {
+    const channel = channelOf(identityHash);
+    await this.run(async () => {
+      this.handlers.set(channel, handler);
+      this.staleChannels.delete(channel);
+      try {
+        await (this.sharded
+          ? this.subscriber.ssubscribe(channel)
+          : this.subscriber.subscribe(channel));
+      } catch (err) {
+        this.handlers.delete(channel);
+        throw err;
+      }
+    });
+  }
+
+  /** Never fails: during an outage the handler goes at once, the channel when Redis is back. */
+  async unsubscribe(identityHash: string): Promise<void> {
+    const channel = channelOf(identityHash);
+    if (!this.handlers.delete(channel) || this.closed) return;
+    try {
+      await this.unsubscribeChannel(channel);
+    } catch {
+      this.staleChannels.add(channel);
+    }
+  }
+
+  private async unsubscribeChannel(channel: string): Promise<void> {
+    await (this.sharded
+      ? this.subscriber.sunsubscribe(channel)
+      : this.subscriber.unsubscribe(channel));
+  }
+
+  private dropStaleChannels(): void {
+    for (const channel of this.staleChannels) {
+      if (this.handlers.has(channel)) {
+        this.staleChannels.delete(channel);
+        continue;
+      }
+      this.unsubscribeChannel(channel).then(
+        () => this.staleChannels.delete(channel),
+        () => undefined,
+      );
+    }
+  }
+
+  private dispatch(channel: string, message: string): void {
+    const handler = this.handlers.get(channel);
+    if (!handler) return;
+    try {
+      handler(message);
+    } catch (err) {
+      this.logger.error({ err }, 'Channel handler failed');
+    }
+  }
+}

@@ -1,0 +1,220 @@
+// The Redis backend through outages: fails fast with StoreUnavailableError, reconnects and
+// resubscribes by itself, never crashes; and the start-up persistence check.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino, type Logger } from 'pino';
+import { StoreUnavailableError } from '../src/errors.js';
+import { RedisStore } from '../src/store/redis/redis-store.js';
+import { redisCli, startRedisServer } from './helpers/redis-server.js';
+
+interface LogLine {
+  level: number;
+  msg: string;
+}
+
+const WARN = 40;
+const hash = (): string => randomBytes(32).toString('hex');
+
+function capturingLogger(): { logger: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const logger = pino(
+    { level: 'debug' },
+    { write: (line: string) => lines.push(JSON.parse(line)) },
+  );
+  return { logger, lines };
+}
+
+async function waitUntil(condition: () => Promise<boolean> | boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting until ${what}`);
+    await sleep(20);
+  }
+}
+
+const answers = (store: RedisStore) => () =>
+  store.ping().then(
+    () => true,
+    () => false,
+  );
+
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown): void => {
+  unhandled.push(reason);
+};
+process.on('unhandledRejection', onUnhandled);
+after(() => {
+  process.off('unhandledRejection', onUnhandled);
+  assert.deepEqual(unhandled, []);
+});
+
+describe('RedisStore resilience', () => {
+  it(
+    'fails fast while Redis is down, then reconnects and resubscribes by itself',
+    { timeout: 30_000 },
+    async () => {
+      const server = await startRedisServer();
+      const { logger, lines } = capturingLogger();
+      const store = new RedisStore({
+        url: `tcp://127.0.0.1:${server.port}`,
+        requireVolatile: true,
+        logger,
+      });
+      const publisher = new RedisStore({
+        url: server.url,
+        requireVolatile: true,
+        logger: pino({ level: 'silent' }),
+      });
+      try {
+        await store.connect();
+        await publisher.connect();
+        const secret = await store.sharedSecret('the-secret');
+        const h = hash();
+        const received: string[] = [];
+        await store.subscribe(h, (message) => received.push(message));
+        const dropped = hash();
+        await store.subscribe(dropped, () => undefined);
+        assert.equal(await publisher.publish(h, 'before'), 1);
+        await waitUntil(() => received.length === 1, 'the first message arrives');
+
+        await server.stop();
+        const limits = { maxCount: 10, maxBytes: 1000, ttlMs: 60_000 };
+        await assert.rejects(store.ping(), StoreUnavailableError);
+        await assert.rejects(store.fetchBundle(h), StoreUnavailableError);
+        await assert.rejects(
+          store.takeTokens('rl:ip:x:y', { capacity: 1, windowMs: 1000 }),
+          StoreUnavailableError,
+        );
+        await assert.rejects(
+          store.enqueue(h, { id: 'm', payload: 'p' }, limits),
+          StoreUnavailableError,
+        );
+        await assert.rejects(store.publish(h, 'lost'), StoreUnavailableError);
+        await assert.rejects(
+          store.subscribe(hash(), () => undefined),
+          StoreUnavailableError,
+        );
+        await assert.rejects(store.sharedSecret('other'), StoreUnavailableError);
+        await store.unsubscribe(dropped); // never throws; takes effect once Redis is back
+        await waitUntil(
+          () => lines.some((l) => /connection error/.test(l.msg)),
+          'a reconnection fails',
+        );
+
+        await server.start();
+        await waitUntil(answers(store), 'the store reconnects');
+        assert.equal(lines.filter((l) => l.msg === 'Redis connected').length, 2);
+        assert.ok(lines.some((l) => l.level === WARN && /connection lost/.test(l.msg)));
+        assert.ok(!lines.some((l) => /persistence/i.test(l.msg)));
+
+        // The restarted Redis is empty: the store puts its secret back.
+        await waitUntil(
+          async () => (await redisCli(server.port, 'get', 'secret')).trim() === secret,
+          'secret restored',
+        );
+
+        // The subscription made before the outage works again once ioredis has resubscribed.
+        await waitUntil(answers(publisher), 'the publisher reconnects');
+        await waitUntil(
+          async () => (await publisher.publish(h, 'after')) === 1,
+          'the channel is resubscribed',
+        );
+        await waitUntil(() => received.length === 2, 'the second message arrives');
+        assert.deepEqual(received, ['before', 'after']);
+        await waitUntil(
+          async () => (await publisher.publish(dropped, 'x')) === 0,
+          'the stale channel is dropped',
+        );
+      } finally {
+        await store.close();
+        await publisher.close();
+        await server.stop();
+      }
+    },
+  );
+
+  it('connect() waits for Redis to come up', { timeout: 30_000 }, async () => {
+    const server = await startRedisServer();
+    await server.stop();
+    const { logger, lines } = capturingLogger();
+    const store = new RedisStore({ url: server.url, requireVolatile: true, logger });
+    try {
+      let connected = false;
+      const connecting = store.connect().then(() => (connected = true));
+      await waitUntil(() => lines.some((l) => l.level === WARN), 'a failed attempt is logged');
+      assert.equal(connected, false);
+      await server.start();
+      await connecting;
+      await store.ping();
+      assert.equal(lines.filter((l) => l.msg === 'Redis connected').length, 1);
+    } finally {
+      await store.close();
+      await server.stop();
+    }
+  });
+
+  it('close() ends a pending connect()', { timeout: 10_000 }, async () => {
+    const server = await startRedisServer();
+    await server.stop();
+    const store = new RedisStore({
+      url: server.url,
+      requireVolatile: true,
+      logger: pino({ level: 'silent' }),
+    });
+    const connecting = store.connect();
+    await store.close();
+    await assert.rejects(connecting);
+    await assert.rejects(store.ping(), StoreUnavailableError);
+  });
+});
+
+describe('RedisStore persistence check', () => {
+  it(
+    'warns when RDB or AOF is on, and refuses with requireVolatile',
+    { timeout: 30_000 },
+    async () => {
+      const server = await startRedisServer(['--appendonly', 'yes', '--save', '3600 1']);
+      try {
+        const { logger, lines } = capturingLogger();
+        const lenient = new RedisStore({ url: server.url, requireVolatile: false, logger });
+        await lenient.connect();
+        await lenient.close();
+        const warning = lines.find((l) => l.level === WARN && /persistence/i.test(l.msg));
+        assert.ok(warning, 'a persistence warning');
+        assert.match(warning.msg, /RDB/);
+        assert.match(warning.msg, /AOF/);
+
+        const strict = new RedisStore({
+          url: server.url,
+          requireVolatile: true,
+          logger: pino({ level: 'silent' }),
+        });
+        await assert.rejects(strict.connect(), /persistence is on.*Refusing to start/s);
+        await assert.rejects(strict.ping(), StoreUnavailableError);
+      } finally {
+        await server.stop();
+      }
+    },
+  );
+
+  it(
+    'says so when CONFIG is disabled and persistence cannot be checked',
+    { timeout: 30_000 },
+    async () => {
+      const server = await startRedisServer(['--rename-command', 'CONFIG', '']);
+      const { logger, lines } = capturingLogger();
+      const store = new RedisStore({ url: server.url, requireVolatile: true, logger });
+      try {
+        await store.connect();
+        assert.ok(
+          lines.some((l) => l.level === WARN && /Could not check Redis persistence/.test(l.msg)),
+        );
+      } finally {
+        await store.close();
+        await server.stop();
+      }
+    },
+  );
+});
