@@ -73,6 +73,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly schedulingLateness = new Histogram({
+    name: 'entropy_frame_lateness_seconds',
+    help: 'Time a jittered frame was written after its scheduled time',
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'entropy_' });
   }

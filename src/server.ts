@@ -21,6 +21,7 @@ import { createStore } from './store/index.js';
 import type { Store } from './store/store.js';
 import { generateSelfSigned, loadTlsMaterial, type TlsMaterial } from './tls.js';
 import { VERSION } from './version.js';
+import { WebSocketLayer } from './ws/ws-server.js';
 
 export interface Relay {
   readonly ctx: RelayContext;
@@ -31,6 +32,7 @@ export interface Relay {
   /** Base URL, e.g. https://127.0.0.1:8080 */
   readonly url: string;
   readonly tls: TlsMaterial | undefined;
+  readonly ws: WebSocketLayer;
   /** Stops accepting, finishes in-flight requests, closes sessions and the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -109,6 +111,8 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
   server.headersTimeout = 20_000;
 
   const app = buildHttpApp(ctx, server, [registerIdentityRoutes]);
+  const ws = new WebSocketLayer(ctx, server);
+  await ws.start();
   await app.listen({ port: config.port, host: config.addr });
   const port = (server.address() as AddressInfo).port;
   const host =
@@ -135,12 +139,15 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
   const close = (): Promise<void> => {
     closing ??= (async () => {
       logger.info('shutting down');
-      await app.close();
+      // Stop accepting at once; in-flight requests finish while sessions are closed.
+      const httpClosed = app.close();
+      await ws.close();
+      await httpClosed;
       await store.close();
       logger.info('stopped');
     })();
     return closing;
   };
 
-  return { ctx, app, server, store, port, url, tls, close };
+  return { ctx, app, server, store, port, url, tls, ws, close };
 }

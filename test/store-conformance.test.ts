@@ -258,6 +258,8 @@ function conformance(title: string, setup: () => Promise<Backend>): void {
         const prekeys = ['pk-1', 'pk-2 with\nnewline', 'pk-3 é✓'];
         assert.equal(await store.putBundle(h, '{"identityKey":"ik"}', prekeys, MINUTE), 3);
         assert.equal(await store.prekeyCount(h), 3);
+        assert.equal(await store.bundleOf(h), '{"identityKey":"ik"}');
+        assert.equal(await store.prekeyCount(h), 3, 'bundleOf consumes nothing');
         for (const prekey of prekeys) {
           assert.deepEqual(await store.fetchBundle(h), { bundle: '{"identityKey":"ik"}', prekey });
         }
@@ -275,6 +277,7 @@ function conformance(title: string, setup: () => Promise<Backend>): void {
       it('knows nothing of an unknown identity', async () => {
         const h = hash();
         assert.equal(await store.fetchBundle(h), null);
+        assert.equal(await store.bundleOf(h), null);
         assert.equal(await store.prekeyCount(h), null);
         assert.equal(await store.firstSeen(h), null);
       });

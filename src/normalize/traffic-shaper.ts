@@ -76,14 +76,15 @@ const NODE_TIMERS: ShaperTimers = {
   clearInterval: (handle) => clearInterval(handle as NodeJS.Timeout),
 };
 
-/** FIFO of frames with their due times; amortised O(1), no allocation per frame. */
+/** FIFO of frames with their due times; keeps its arrays, so no allocation per frame. */
 class FrameQueue {
   private frames: (OutboundFrame | undefined)[] = [];
   private dues: number[] = [];
   private head = 0;
+  private tail = 0;
 
   get length(): number {
-    return this.frames.length - this.head;
+    return this.tail - this.head;
   }
 
   /** Due time of the head frame; only meaningful when length > 0. */
@@ -92,35 +93,45 @@ class FrameQueue {
   }
 
   push(frame: OutboundFrame, due: number): void {
-    this.frames.push(frame);
-    this.dues.push(due);
+    this.frames[this.tail] = frame;
+    this.dues[this.tail] = due;
+    this.tail++;
   }
 
   shift(): OutboundFrame | undefined {
-    if (this.head === this.frames.length) return undefined;
+    if (this.head === this.tail) return undefined;
     const frame = this.frames[this.head];
     this.frames[this.head++] = undefined;
-    if (this.head === this.frames.length) {
+    if (this.head === this.tail) {
       this.reset();
-    } else if (this.head >= 1024 && this.head * 2 >= this.frames.length) {
-      this.frames.copyWithin(0, this.head);
-      this.dues.copyWithin(0, this.head);
-      this.frames.length -= this.head;
-      this.dues.length -= this.head;
+    } else if (this.head >= 1024 && this.head * 2 >= this.tail) {
+      // Mostly consumed backlog: move the rest to the front.
+      const { frames, dues, head, tail } = this;
+      frames.copyWithin(0, head, tail);
+      dues.copyWithin(0, head, tail);
+      frames.fill(undefined, tail - head, tail);
+      this.tail = tail - head;
       this.head = 0;
     }
     return frame;
   }
 
   drainInto(out: OutboundFrame[]): void {
-    for (let i = this.head; i < this.frames.length; i++) out.push(this.frames[i]!);
+    for (let i = this.head; i < this.tail; i++) {
+      out.push(this.frames[i]!);
+      this.frames[i] = undefined;
+    }
     this.reset();
   }
 
   private reset(): void {
-    this.frames.length = 0;
-    this.dues.length = 0;
     this.head = 0;
+    this.tail = 0;
+    // Keep small arrays for reuse; let a burst's large ones go.
+    if (this.frames.length > 64) {
+      this.frames = [];
+      this.dues = [];
+    }
   }
 }
 
@@ -228,11 +239,11 @@ class OutboxState implements DueNode {
   }
 
   /** Pacing tick for an outbox with real traffic within the idle window. */
-  pace(): void {
+  pace(dummy: OutboundFrame): void {
     if (this.realSinceTick) {
       this.realSinceTick = false;
     } else if (this.writable()) {
-      this.enqueue(this.core.dummyFrame());
+      this.enqueue(dummy);
     }
   }
 
@@ -293,16 +304,6 @@ class ShaperCore {
   readonly countDummy = (): void => {
     this.dummiesWritten++;
   };
-
-  dummyFrame(): OutboundFrame {
-    return {
-      data: padJson(DUMMY_PACING),
-      binary: false,
-      real: false,
-      jitter: false,
-      onWritten: this.countDummy,
-    };
-  }
 
   /** Puts an outbox whose queue just became non-empty in the heap. */
   schedule(outbox: OutboxState): void {
@@ -379,11 +380,21 @@ class ShaperCore {
 
   private readonly onPacingTick = (): void => {
     const now = this.now();
+    // One padded dummy per tick, shared by every session paced in it: only its length is visible
+    // on the wire (ws does not modify a server frame's payload; TLS hides the whitespace), and
+    // padding one per session would dominate the cost of a tick.
+    const dummy: OutboundFrame = {
+      data: padJson(DUMMY_PACING),
+      binary: false,
+      real: false,
+      jitter: false,
+      onWritten: this.countDummy,
+    };
     for (const outbox of this.active) {
       if (now - outbox.lastRealAt > this.pacingIdleMs) {
         this.active.delete(outbox);
       } else {
-        outbox.pace();
+        outbox.pace(dummy);
       }
     }
     if (this.active.size === 0 && this.pacingTimer !== undefined) {

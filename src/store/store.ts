@@ -84,6 +84,8 @@ export interface Store {
   ): Promise<number>;
   /** The bundle with one one-time prekey consumed atomically, or null when none is stored. */
   fetchBundle(identityHash: string): Promise<StoredBundle | null>;
+  /** The stored identity part of the bundle, without consuming a prekey. */
+  bundleOf(identityHash: string): Promise<string | null>;
   /** Number of one-time prekeys left, or null when no bundle is stored. */
   prekeyCount(identityHash: string): Promise<number | null>;
   /** First-seen time (ms since epoch) of an identity with a stored bundle. */

@@ -127,6 +127,11 @@ export class MemoryStore implements Store {
     return { bundle: record.bundle, prekey: record.prekeys.shift() ?? null };
   }
 
+  async bundleOf(identityHash: string): Promise<string | null> {
+    this.check();
+    return this.bundles.get(identityHash)?.bundle ?? null;
+  }
+
   async prekeyCount(identityHash: string): Promise<number | null> {
     this.check();
     return this.bundles.get(identityHash)?.prekeys.length ?? null;

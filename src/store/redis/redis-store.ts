@@ -253,6 +253,10 @@ export class RedisStore implements Store {
     });
   }
 
+  async bundleOf(identityHash: string): Promise<string | null> {
+    return this.run(() => this.client.get(identityKeys(identityHash).bundle));
+  }
+
   async prekeyCount(identityHash: string): Promise<number | null> {
     return this.run(async () => {
       const keys = identityKeys(identityHash);

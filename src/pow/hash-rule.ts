@@ -1,0 +1,43 @@
+// The proof-of-work rule every v1 client implements (PROTOCOL.md §2.2):
+//   digest = SHA-256(ascii(seed) ‖ utf8(context) ‖ ascii(decimal nonce)),
+// valid iff the lowercase hex digest starts with at least `difficulty` '0' characters.
+// The server verifies with it and the client solver searches with it: one rule, one place.
+import { hash } from 'node:crypto';
+
+const NONCE_PATTERN = /^[0-9]{1,20}$/;
+
+/**
+ * The nonce as the decimal string that is hashed, or null when it is not one: a string of 1–20
+ * digits, or (JSON over WebSocket) a non-negative safe integer.
+ */
+export function normaliseNonce(n: unknown): string | null {
+  if (typeof n === 'string') return NONCE_PATTERN.test(n) ? n : null;
+  if (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0) return String(n);
+  return null;
+}
+
+/**
+ * SHA-256(ascii(seed) ‖ utf8(context) ‖ ascii(nonce)). Seed (hex) and nonce (digits) are ASCII,
+ * so this is the UTF-8 of their concatenation. One-shot hash() beats copying a precomputed
+ * seed ‖ context state per nonce (measured ~0.43 vs ~0.29 M/s): per-call overhead dominates.
+ */
+export function powDigest(seed: string, context: string, nonce: string): Buffer {
+  return hash('sha256', seed + context + nonce, 'buffer');
+}
+
+/** True when the digest starts with `difficulty` zero nibbles (hex '0' characters). */
+export function digestMeetsDifficulty(digest: Uint8Array, difficulty: number): boolean {
+  if (difficulty > digest.length * 2) return false;
+  const fullBytes = Math.floor(difficulty / 2);
+  for (let i = 0; i < fullBytes; i++) if (digest[i] !== 0) return false;
+  return difficulty % 2 === 0 || digest[fullBytes]! < 0x10;
+}
+
+export function powDigestMeets(
+  seed: string,
+  context: string,
+  nonce: string,
+  difficulty: number,
+): boolean {
+  return digestMeetsDifficulty(powDigest(seed, context, nonce), difficulty);
+}

@@ -1,0 +1,92 @@
+// WebSocket authentication (PROTOCOL.md §4.2): PoW + Ed25519 signature over `AUTH:<H>:<seed>`,
+// or a session token. Tokens are 256-bit random, stored only as HMACs under the server secret.
+import { createHmac, randomBytes } from 'node:crypto';
+import type { Config } from '../config.js';
+import { RelayError } from '../errors.js';
+import { decodeBase64 } from '../identity/crypto.js';
+import { checkSignature, keyOfIdentity } from '../identity/proof.js';
+import type { PowService } from '../pow/pow-service.js';
+import type { Store } from '../store/store.js';
+import { parseAddress } from './addresses.js';
+
+export interface AuthResult {
+  identity: string;
+  token: string;
+  keysMissing: boolean;
+  prekeys: number;
+  acks: boolean;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const failed = (message: string) => new RelayError(401, 'auth_failed', message);
+
+export class AuthService {
+  constructor(
+    private readonly store: Store,
+    private readonly pow: PowService,
+    private readonly config: Config,
+    private readonly secret: string,
+  ) {}
+
+  private tokenHash(token: string): string {
+    return createHmac('sha256', this.secret).update(token).digest('hex');
+  }
+
+  /** Throws RelayError `auth_failed` (or `storage_unavailable`) when the payload does not authenticate. */
+  async authenticate(payload: Record<string, unknown>): Promise<AuthResult> {
+    const identity = parseAddress(payload.identity_hash, this.config.compat);
+    if (identity === null) throw failed('identity_hash must be 64 hex characters');
+    if (payload.session_token !== undefined) {
+      const token = payload.session_token;
+      if (
+        typeof token !== 'string' ||
+        !(await this.store.hasSessionToken(identity, this.tokenHash(token)))
+      ) {
+        throw failed('Session token invalid or expired');
+      }
+    } else {
+      await this.proveByWork(identity, payload);
+    }
+    const token = randomBytes(32).toString('base64url');
+    await this.store.addSessionToken(
+      identity,
+      this.tokenHash(token),
+      this.config.sessionTtlS * 1000,
+    );
+    const prekeys = await this.store.prekeyCount(identity);
+    return {
+      identity,
+      token,
+      keysMissing: prekeys === null,
+      prekeys: prekeys ?? 0,
+      acks: payload.acks === true,
+    };
+  }
+
+  private async proveByWork(identity: string, payload: Record<string, unknown>): Promise<void> {
+    try {
+      await this.pow.verify(payload.seed, payload.nonce, { purpose: 'auth', context: identity });
+    } catch (err) {
+      if (err instanceof RelayError && err.code === 'pow_invalid') throw failed(err.message);
+      throw err;
+    }
+    const keyless = payload.signature === undefined && payload.public_key === undefined;
+    // [v1] PoW-only authentication, and legacy names, which have no key to prove.
+    if (this.config.compat === 'v1' && (keyless || !HEX64.test(identity))) return;
+    let key: unknown = payload.public_key;
+    if (key === undefined) {
+      const bundle = await this.store.bundleOf(identity);
+      if (bundle === null)
+        throw failed('public_key is required: no bundle is stored for this identity');
+      key = (JSON.parse(bundle) as { identityKey: string }).identityKey;
+    }
+    try {
+      if (decodeBase64(key) === null) throw failed('public_key must be standard base64');
+      const raw = keyOfIdentity(identity, key);
+      checkSignature(raw, payload.signature, [`AUTH:${identity}:${String(payload.seed)}`]);
+    } catch (err) {
+      if (err instanceof RelayError && err.code !== 'auth_failed') throw failed(err.message);
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,380 @@
+// Routing (PROTOCOL.md §4.4, §4.5, SPECS §9): local sessions get frames directly; a recipient
+// elsewhere gets the message written to its offline queue first, then a notification on its
+// channel `msg:{H}` (write-then-notify: a lost notification never loses the message). The
+// instance holding the session delivers it and removes it from the queue; a session that
+// (re)connects drains its queue. Sessions are replaced and closed across instances through the
+// same channel.
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { QueuedItem, QueueLimits, Store } from '../store/store.js';
+
+export type DeliveryStatus = 'delivered' | 'queued' | 'rejected';
+export type Notify = (status: DeliveryStatus, reason?: string) => void;
+export type CloseReason = 'session_replaced' | 'account_burned' | 'server_shutdown';
+
+/** A frame for a recipient: a JSON object (padded when written) or a binary payload. */
+export type LiveFrame =
+  { kind: 'json'; value: Record<string, unknown> } | { kind: 'binary'; data: Buffer };
+
+/** A message riding in a session's outbox, so it can be recovered if it is never written. */
+export interface Carried {
+  recipient: string;
+  item: QueuedItem;
+  /** Already in the recipient's offline queue (remote delivery or queue drain). */
+  inQueue: boolean;
+  notify?: Notify;
+}
+
+/** A live authenticated session, as the router sees it (implemented by the WebSocket layer). */
+export interface Endpoint {
+  readonly sessionId: string;
+  readonly authAt: number;
+  readonly acks: boolean;
+  /** Hands a frame to the session's outbox; `carried` comes back through written()/undelivered(). */
+  push(frame: LiveFrame, carried?: Carried): void;
+  /** True when a message with this id was already handed to this session. */
+  hasSent(id: string): boolean;
+  closeWith(reason: CloseReason): void;
+}
+
+export interface OutboundMessage {
+  id: string;
+  frame: LiveFrame;
+  /** What goes to the offline queue (JSON text), or null for live-only (volatile) frames. */
+  queued: string | null;
+}
+
+interface LocalEntry {
+  endpoint: Endpoint;
+  draining: boolean;
+  redrain: boolean;
+  /** Messages that arrived during a drain: delivered after it, to keep the order. */
+  held: Array<{ frame: LiveFrame; carried?: Carried }>;
+}
+
+type WireFrame = { t: 'j'; v: Record<string, unknown> } | { t: 'b'; d: string };
+type ChannelMessage =
+  | { k: 'm'; id: string; f: WireFrame; r?: { i: string; c: string } }
+  | { k: 'v'; f: WireFrame }
+  | { k: 'q' }
+  | { k: 'r'; sid: string; at: number }
+  | { k: 'c'; code: CloseReason }
+  | { k: 's'; c: string; s: DeliveryStatus; why?: string };
+
+const STATUS_TIMEOUT_MS = 10_000;
+
+const toWire = (frame: LiveFrame): WireFrame =>
+  frame.kind === 'json' ? { t: 'j', v: frame.value } : { t: 'b', d: frame.data.toString('base64') };
+const fromWire = (wire: WireFrame): LiveFrame =>
+  wire.t === 'j'
+    ? { kind: 'json', value: wire.v }
+    : { kind: 'binary', data: Buffer.from(wire.d, 'base64') };
+
+export function newMessageId(): string {
+  return randomUUID();
+}
+
+export class Router {
+  /** This instance's own channel (a random 64-hex address no identity can have). */
+  readonly instanceId = randomBytes(32).toString('hex');
+  private readonly local = new Map<string, LocalEntry>();
+  private readonly pending = new Map<string, { notify: Notify; timer: NodeJS.Timeout }>();
+  private readonly subscriptions = new Map<string, Promise<void>>();
+  private readonly limits: QueueLimits;
+
+  constructor(
+    private readonly store: Store,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+    config: Config,
+  ) {
+    this.limits = {
+      maxCount: config.queueMax,
+      maxBytes: config.queueMaxBytes,
+      ttlMs: config.messageTtlDays * 86_400_000,
+    };
+  }
+
+  async start(): Promise<void> {
+    await this.store.subscribe(this.instanceId, (raw) => this.onInstanceMessage(raw));
+  }
+
+  async stop(): Promise<void> {
+    for (const { notify, timer } of this.pending.values()) {
+      clearTimeout(timer);
+      notify('queued');
+    }
+    this.pending.clear();
+    await this.store.unsubscribe(this.instanceId).catch(() => undefined);
+  }
+
+  get sessionCount(): number {
+    return this.local.size;
+  }
+
+  isLocal(address: string): boolean {
+    return this.local.has(address);
+  }
+
+  /** Makes `endpoint` the one live session of `address` here and on every other instance. */
+  /** With `replace: false` (v1 aliases) an earlier holder just stops receiving; it stays open. */
+  async register(address: string, endpoint: Endpoint, options = { replace: true }): Promise<void> {
+    const previous = this.local.get(address);
+    this.local.set(address, { endpoint, draining: false, redrain: false, held: [] });
+    await this.subscribe(address);
+    if (!options.replace) return;
+    if (previous && previous.endpoint !== endpoint) previous.endpoint.closeWith('session_replaced');
+    await this.publish(address, { k: 'r', sid: endpoint.sessionId, at: endpoint.authAt });
+  }
+
+  async unregister(address: string, endpoint: Endpoint): Promise<void> {
+    if (this.local.get(address)?.endpoint !== endpoint) return;
+    this.local.delete(address);
+    await this.unsubscribe(address);
+  }
+
+  /** Sends the queue of `address` to its session, oldest first, then what arrived meanwhile. */
+  async drain(address: string): Promise<void> {
+    const entry = this.local.get(address);
+    if (!entry) return;
+    if (entry.draining) {
+      entry.redrain = true;
+      return;
+    }
+    entry.draining = true;
+    try {
+      do {
+        entry.redrain = false;
+        const items = await this.store.queued(address);
+        if (this.local.get(address) !== entry) return;
+        for (const item of items) {
+          if (entry.endpoint.hasSent(item.id)) continue;
+          const frame: LiveFrame = {
+            kind: 'json',
+            value: {
+              type: 'queued_message',
+              id: item.id,
+              payload: JSON.parse(item.payload) as unknown,
+            },
+          };
+          entry.endpoint.push(frame, { recipient: address, item, inQueue: true });
+          this.metrics.queueDrained.inc();
+        }
+      } while (entry.redrain);
+    } catch (err) {
+      this.logger.warn(
+        { err },
+        'queue drain failed; it is retried at the next notification or auth',
+      );
+    } finally {
+      entry.draining = false;
+      const held = entry.held;
+      entry.held = [];
+      for (const { frame, carried } of held) this.pushTo(entry, frame, carried);
+    }
+  }
+
+  /** Routes a message to `recipient`; `notify` receives the sender's delivery status. */
+  async send(recipient: string, message: OutboundMessage, notify?: Notify): Promise<void> {
+    const item: QueuedItem = { id: message.id, payload: message.queued ?? '' };
+    const entry = this.local.get(recipient);
+    if (entry) {
+      const carried =
+        message.queued === null ? undefined : { recipient, item, inQueue: false, notify };
+      if (entry.draining) entry.held.push({ frame: message.frame, carried });
+      else this.pushTo(entry, message.frame, carried);
+      return;
+    }
+    if (message.queued === null) {
+      await this.publish(recipient, { k: 'v', f: toWire(message.frame) });
+      return;
+    }
+    if (!(await this.store.enqueue(recipient, item, this.limits))) {
+      this.metrics.messages.inc({ outcome: 'rejected' });
+      notify?.('rejected', 'mailbox_full');
+      return;
+    }
+    const corr = notify ? randomUUID() : undefined;
+    const note: ChannelMessage = { k: 'm', id: message.id, f: toWire(message.frame) };
+    if (corr) note.r = { i: this.instanceId, c: corr };
+    if (corr && notify) {
+      const timer = setTimeout(() => this.settle(corr, 'queued'), STATUS_TIMEOUT_MS);
+      this.pending.set(corr, { notify, timer });
+    }
+    const receivers = await this.publish(recipient, note);
+    if (receivers === 0) {
+      this.metrics.messages.inc({ outcome: 'queued' });
+      if (corr) this.settle(corr, 'queued');
+    }
+  }
+
+  /** A carried frame was written to its socket. */
+  written(endpoint: Endpoint, carried: Carried): void {
+    if (carried.inQueue && !endpoint.acks) this.removeQueued(carried.recipient, [carried.item.id]);
+    this.metrics.messages.inc({ outcome: 'delivered' });
+    carried.notify?.('delivered');
+  }
+
+  /** Frames a closed session never wrote: back to the offline queue, nothing lost. */
+  async undelivered(frames: Carried[], reason?: CloseReason): Promise<void> {
+    const touched = new Set<string>();
+    for (const carried of frames) {
+      if (reason === 'account_burned') {
+        carried.notify?.('rejected', 'invalid_recipient');
+        continue;
+      }
+      if (carried.inQueue) {
+        carried.notify?.('queued');
+        continue;
+      }
+      try {
+        const stored = await this.store.enqueue(carried.recipient, carried.item, this.limits);
+        if (stored) touched.add(carried.recipient);
+        this.metrics.messages.inc({ outcome: stored ? 'queued' : 'rejected' });
+        carried.notify?.(stored ? 'queued' : 'rejected', stored ? undefined : 'mailbox_full');
+      } catch (err) {
+        this.logger.error({ err }, 'could not requeue an undelivered message');
+        carried.notify?.('rejected', 'storage_unavailable');
+      }
+    }
+    // A session that reconnected elsewhere meanwhile re-drains its queue.
+    for (const recipient of touched) await this.publish(recipient, { k: 'q' }).catch(() => 0);
+  }
+
+  /** Removes acknowledged items from a session's queue. */
+  async ack(address: string, ids: string[]): Promise<number> {
+    return this.store.removeQueued(address, ids);
+  }
+
+  /** Closes the sessions of `address` on every instance. */
+  async closeEverywhere(address: string, reason: CloseReason): Promise<void> {
+    this.local.get(address)?.endpoint.closeWith(reason);
+    await this.publish(address, { k: 'c', code: reason }).catch(() => 0);
+  }
+
+  /** Closes every local session (shutdown). */
+  closeAll(reason: CloseReason): void {
+    for (const entry of [...this.local.values()]) entry.endpoint.closeWith(reason);
+  }
+
+  private pushTo(entry: LocalEntry, frame: LiveFrame, carried?: Carried): void {
+    if (carried && entry.endpoint.hasSent(carried.item.id)) {
+      carried.notify?.('delivered');
+      return;
+    }
+    entry.endpoint.push(frame, carried);
+  }
+
+  private removeQueued(address: string, ids: string[]): void {
+    this.store.removeQueued(address, ids).catch((err: unknown) => {
+      this.logger.warn(
+        { err },
+        'could not remove a delivered message from the queue; it may be delivered again',
+      );
+    });
+  }
+
+  private settle(corr: string, status: DeliveryStatus, reason?: string): void {
+    const pending = this.pending.get(corr);
+    if (!pending) return;
+    this.pending.delete(corr);
+    clearTimeout(pending.timer);
+    pending.notify(status, reason);
+  }
+
+  private publish(address: string, message: ChannelMessage): Promise<number> {
+    return this.store.publish(address, JSON.stringify(message));
+  }
+
+  /** Subscriptions per address are serialised so a quick unregister/register never races. */
+  private subscribe(address: string): Promise<void> {
+    return this.chain(address, async () => {
+      if (this.local.has(address))
+        await this.store.subscribe(address, (raw) => this.onChannel(address, raw));
+    });
+  }
+
+  private unsubscribe(address: string): Promise<void> {
+    return this.chain(address, async () => {
+      if (!this.local.has(address)) await this.store.unsubscribe(address);
+    });
+  }
+
+  private chain(address: string, step: () => Promise<void>): Promise<void> {
+    const next = (this.subscriptions.get(address) ?? Promise.resolve()).then(step, step);
+    const settled = next.catch(() => undefined);
+    this.subscriptions.set(address, settled);
+    void settled.then(() => {
+      if (this.subscriptions.get(address) === settled) this.subscriptions.delete(address);
+    });
+    return next;
+  }
+
+  private onChannel(address: string, raw: string): void {
+    let message: ChannelMessage;
+    try {
+      message = JSON.parse(raw) as ChannelMessage;
+    } catch {
+      return;
+    }
+    const entry = this.local.get(address);
+    switch (message.k) {
+      case 'm': {
+        const reply = message.r;
+        const notify: Notify | undefined = reply
+          ? (status, why) =>
+              void this.publish(reply.i, { k: 's', c: reply.c, s: status, why }).catch(() => 0)
+          : undefined;
+        if (!entry) {
+          notify?.('queued');
+          return;
+        }
+        // Already in the queue: the live write removes it (or the client's ack does).
+        const carried: Carried = {
+          recipient: address,
+          item: { id: message.id, payload: '' },
+          inQueue: true,
+          notify,
+        };
+        const frame = fromWire(message.f);
+        if (entry.draining) entry.held.push({ frame, carried });
+        else this.pushTo(entry, frame, carried);
+        return;
+      }
+      case 'v':
+        if (entry && !entry.draining) entry.endpoint.push(fromWire(message.f));
+        return;
+      case 'q':
+        if (entry) void this.drain(address);
+        return;
+      case 'r':
+        // The newer session wins (auth time, then session id as a tie-break).
+        if (entry && entry.endpoint.sessionId !== message.sid) {
+          const mine = entry.endpoint;
+          if (
+            mine.authAt < message.at ||
+            (mine.authAt === message.at && mine.sessionId < message.sid)
+          ) {
+            mine.closeWith('session_replaced');
+          }
+        }
+        return;
+      case 'c':
+        entry?.endpoint.closeWith(message.code);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onInstanceMessage(raw: string): void {
+    try {
+      const message = JSON.parse(raw) as ChannelMessage;
+      if (message.k === 's') this.settle(message.c, message.s, message.why);
+    } catch {
+      // Not ours: ignore.
+    }
+  }
+}

@@ -1,0 +1,95 @@
+// WebSocket on the relay's own server and port (PROTOCOL.md §1, §4): upgrades on /ws and /,
+// no permessage-deflate (compression defeats padding), inbound messages capped.
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import { WebSocketServer } from 'ws';
+import type { RelayContext } from '../context.js';
+import { clientIp } from '../http/client-ip.js';
+import { ipLimitKey } from '../http/connection-cap.js';
+import { padJson } from '../normalize/padding.js';
+import { TrafficShaper } from '../normalize/traffic-shaper.js';
+import { AuthService } from '../relay/auth-service.js';
+import { Router } from '../relay/router.js';
+import { Session } from './session.js';
+
+const WS_PATHS = new Set(['/ws', '/']);
+const KEEPALIVE_MS = 30_000;
+const SHUTDOWN_WAIT_MS = 5000;
+
+function refuseUpgrade(socket: Duplex, status: string, code: string): void {
+  const body = padJson({ error: status, code });
+  socket.end(
+    `HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString('latin1')}`,
+    'latin1',
+  );
+}
+
+export class WebSocketLayer {
+  readonly router: Router;
+  readonly shaper: TrafficShaper;
+  private readonly wss: WebSocketServer;
+  private readonly sessions = new Set<Session>();
+  private accepting = true;
+
+  constructor(
+    private readonly ctx: RelayContext,
+    server: HttpServer,
+  ) {
+    const { config, store, metrics, logger, secret, services } = ctx;
+    this.router = new Router(store, metrics, logger, config);
+    this.shaper = new TrafficShaper({
+      jitterMs: config.jitterMs,
+      pacingMs: config.pacingMs,
+      pacingIdleMs: config.pacingIdleMs,
+      onLateness: (ms) => metrics.schedulingLateness.observe(ms / 1000),
+    });
+    const auth = new AuthService(store, services.pow, config, secret);
+    this.wss = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      maxPayload: config.maxWsMessageBytes,
+      clientTracking: false,
+    });
+    services.accounts.onBurn((identity, reason) => this.router.closeEverywhere(identity, reason));
+
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const path = (req.url ?? '').split('?')[0];
+      if (!this.accepting)
+        return refuseUpgrade(socket, '503 Service Unavailable', 'server_shutdown');
+      if (!WS_PATHS.has(path ?? '')) return refuseUpgrade(socket, '404 Not Found', 'not_found');
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        const raw = socket as Socket;
+        raw.setKeepAlive(true, KEEPALIVE_MS);
+        raw.setTimeout(config.idleTimeoutS * 1000, () => ws.terminate());
+        const session = new Session(ws, ipLimitKey(clientIp(req, ctx.trust)), {
+          ctx,
+          router: this.router,
+          auth,
+          shaper: this.shaper,
+          onClosed: (s) => this.sessions.delete(s),
+        });
+        this.sessions.add(session);
+      });
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.router.start();
+  }
+
+  /** Refuses new sockets, closes every session (`server_shutdown`) and waits for their cleanup. */
+  async close(): Promise<void> {
+    this.accepting = false;
+    for (const session of this.sessions) session.closeWith('server_shutdown');
+    const closed = Promise.all([...this.sessions].map((s) => s.closed));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      closed,
+      new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+    await this.router.stop();
+    this.shaper.stop();
+  }
+}
