@@ -406,7 +406,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'ENTROPY_SESSION_TTL_S',
     kind: 'int',
     default: 3600,
-    min: 60,
+    min: 1,
     describe: 'Session token TTL',
   },
   {

@@ -21,6 +21,8 @@ export interface RelayContext {
   /** Server secret keying PoW seeds and session tokens (shared by all instances). */
   secret: string;
   limiter: RateLimiter;
+  /** Set when shutdown starts: responses then close their connection. */
+  lifecycle: { closing: boolean };
   services: {
     pow: PowService;
     keys: KeysService;

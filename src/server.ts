@@ -96,6 +96,7 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
     version: VERSION,
     secret,
     limiter,
+    lifecycle: { closing: false },
     services: {
       pow,
       keys: new KeysService(store, pow, config),
@@ -140,6 +141,7 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
     closing ??= (async () => {
       logger.info('shutting down');
       // Stop accepting at once; in-flight requests finish while sessions are closed.
+      ctx.lifecycle.closing = true;
       const httpClosed = app.close();
       await ws.close();
       await httpClosed;

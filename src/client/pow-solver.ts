@@ -61,7 +61,7 @@ export function solvePow(
       if (settled) return;
       settled = true;
       signal?.removeEventListener('abort', onAbort);
-
+      for (const worker of workers) void worker.terminate();
       finish();
     };
     const onAbort = (): void => settle(() => reject(signal?.reason));

@@ -112,6 +112,7 @@ export function buildHttpApp(
 
   // Padding: the last step before any JSON leaves.
   app.addHook('onSend', async (_request, reply, payload) => {
+    if (ctx.lifecycle.closing) reply.header('Connection', 'close');
     const type = String(reply.getHeader('content-type') ?? '');
     if (!type.startsWith('application/json')) return payload;
     if (typeof payload === 'string') return padJsonText(payload);

@@ -1,0 +1,106 @@
+// A raw WebSocket test peer: sends exactly what a test says and records every frame, so bad
+// input can be sent that the client library would never produce.
+import WebSocket from 'ws';
+import { signMessage, type Identity } from '../../src/client/identity.js';
+import { solvePow } from '../../src/client/pow-solver.js';
+import { RelayClient } from '../../src/client/rest-client.js';
+import type { Relay } from '../../src/server.js';
+
+type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export interface Received {
+  json?: Json;
+  binary?: Buffer;
+  /** Wire length of the frame's payload. */
+  length: number;
+}
+
+export class RawPeer {
+  readonly received: Received[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+  private waiters: Array<{ match: (r: Received) => boolean; resolve: (r: Received) => void }> = [];
+  private cursor = 0;
+
+  constructor(readonly ws: WebSocket) {
+    ws.on('message', (data: Buffer, isBinary) => {
+      const r: Received = isBinary ? { binary: data, length: data.length } : { json: JSON.parse(data.toString('utf8')), length: data.length };
+      this.received.push(r);
+      this.waiters = this.waiters.filter((w) => {
+        if (!w.match(r)) return true;
+        w.resolve(r);
+        return false;
+      });
+    });
+    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  }
+
+  static async open(relay: Relay, options: { path?: string; headers?: Record<string, string>; localAddress?: string } = {}): Promise<RawPeer> {
+    const url = relay.url.replace(/^http/, 'ws') + (options.path ?? '/ws');
+    const ws = new WebSocket(url, { ca: relay.tls?.cert, perMessageDeflate: false, headers: options.headers, localAddress: options.localAddress });
+    const peer = new RawPeer(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    return peer;
+  }
+
+  send(frame: Json): void {
+    this.ws.send(typeof frame === 'string' || Buffer.isBuffer(frame) ? frame : JSON.stringify(frame));
+  }
+
+  /** The next frame (after those already taken by next()) matching `match`. */
+  next(match: (r: Received) => boolean = () => true, timeoutMs = 10_000): Promise<Received> {
+    for (; this.cursor < this.received.length; ) {
+      const r = this.received[this.cursor++]!;
+      if (match(r)) return Promise.resolve(r);
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('timed out waiting for a frame')), timeoutMs);
+      this.waiters.push({
+        match: (r) => match(r),
+        resolve: (r) => {
+          clearTimeout(timer);
+          this.cursor = this.received.length;
+          resolve(r);
+        },
+      });
+    });
+  }
+
+  nextOfType(type: string, timeoutMs?: number): Promise<Json> {
+    return this.next((r) => r.json?.type === type, timeoutMs).then((r) => r.json);
+  }
+
+  close(): Promise<{ code: number; reason: string }> {
+    this.ws.close();
+    return this.closed;
+  }
+}
+
+/** Auth payload by PoW + signature (PROTOCOL.md §4.2). */
+export async function powAuthPayload(relay: Relay, identity: Identity, extra: Record<string, unknown> = {}): Promise<Json> {
+  const client = new RelayClient({ url: relay.url, ca: relay.tls?.cert });
+  const h = identity.identityHash;
+  const { seed, difficulty } = await client.challenge({ type: 'auth', identity_hash: h });
+  const nonce = await solvePow(seed, h, difficulty);
+  return {
+    identity_hash: h,
+    seed,
+    nonce,
+    public_key: identity.publicKey.toString('base64'),
+    signature: signMessage(identity, `AUTH:${h}:${seed}`),
+    acks: false,
+    ...extra,
+  };
+}
+
+/** Opens a socket and authenticates it; returns the peer and its auth_success frame. */
+export async function authedPeer(relay: Relay, identity: Identity, extra: Record<string, unknown> = {}): Promise<{ peer: RawPeer; success: Json }> {
+  const payload = await powAuthPayload(relay, identity, extra);
+  const peer = await RawPeer.open(relay);
+  peer.send({ type: 'auth', payload });
+  const first = await peer.next();
+  if (first.json?.type !== 'auth_success') throw new Error(`auth failed: ${JSON.stringify(first.json)}`);
+  return { peer, success: first.json };
+}
