@@ -5,6 +5,7 @@ import { ConfigError, OPTIONS, flagName, loadConfig, type Config } from './confi
 import { createLogger } from './log.js';
 import { startRelay } from './server.js';
 import { VERSION } from './version.js';
+import { registerClientCommands } from './client/cli.js';
 
 function addConfigOptions(command: Command): Command {
   for (const spec of OPTIONS) {
@@ -82,5 +83,6 @@ const serveCommand = addConfigOptions(
   program.command('serve', { isDefault: true }).description('Run the relay (default command)'),
 ).action((opts: Record<string, unknown>) => serve(opts));
 void serveCommand;
+registerClientCommands(program);
 
 await program.parseAsync(process.argv);

@@ -452,7 +452,10 @@ describe('PowService.verify', () => {
     assert.equal(c.difficulty, 2);
     const forBob = solveOnlyFor(c.seed, BOB, 2, ALICE);
     await rejects(pow, c.seed, forBob, { purpose: 'upload', context: BOB });
-    await rejects(pow, c.seed, solvePowSync(c.seed, '', 2), { purpose: 'random', context: '' });
+    const forRandom = solvePowSync(c.seed, '', 2);
+    await rejects(pow, c.seed, forRandom, { purpose: 'random', context: '' });
+    // /keys/random acts for no identity: naming one does not earn a discount.
+    await rejects(pow, c.seed, forRandom, { purpose: 'random', context: '', identityHash: ALICE });
     await pow.verify(c.seed, solvePowSync(c.seed, ALICE, 2), { purpose: 'upload', context: ALICE });
   });
 

@@ -1,0 +1,136 @@
+// Two relay instances on one test Redis (PROTOCOL.md §4.4, SPECS §9): messages between clients on
+// different instances arrive exactly once while recipients come and go; session replacement
+// and burn reach sessions on the other instance.
+import assert from 'node:assert/strict';
+import { randomInt } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { generateIdentity } from '../src/client/identity.js';
+import { RelayClient } from '../src/client/rest-client.js';
+import { RelaySession, type RelayErrorFrame } from '../src/client/ws-client.js';
+import { createLogger } from '../src/log.js';
+import { RedisStore } from '../src/store/redis/redis-store.js';
+import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
+import { logCapture, startTestRelay, type TestRelay } from './helpers/relay.js';
+
+const LIMITS = { powLimit: 10_000, limitGlobal: 10_000, limitMsgSend: 100_000, limitMsgReceive: 100_000, limitWsFrames: 100_000, limitAccountBurn: 100, jitterMs: [1, 10] as [number, number] };
+
+describe('two instances on one Redis', () => {
+  let redis: TestRedisServer;
+  let a: TestRelay;
+  let b: TestRelay;
+  const sessions: RelaySession[] = [];
+  const open = (relay: TestRelay, identity = generateIdentity(), acks = true) => {
+    const s = new RelaySession({ url: relay.relay.url, ca: relay.relay.tls!.cert, identity, acks, backoff: { minMs: 20, maxMs: 200 } });
+    sessions.push(s);
+    return s;
+  };
+  const newStore = () => new RedisStore({ url: redis.url, requireVolatile: false, logger: createLogger('silent', logCapture().stream) });
+
+  before(async () => {
+    redis = await startRedisServer();
+    a = await startTestRelay(LIMITS, { store: newStore() });
+    b = await startTestRelay(LIMITS, { store: newStore() });
+  });
+  after(async () => {
+    await Promise.all(sessions.map((s) => s.close()));
+    await Promise.all([a.close(), b.close()]);
+    await redis.stop();
+  });
+
+  it('shares one secret: a seed issued by one instance verifies on the other', async () => {
+    assert.equal(a.relay.ctx.secret, b.relay.ctx.secret);
+  });
+
+  it('delivers 1000 messages across instances exactly once while recipients come and go', async () => {
+    const SENDERS = 10;
+    const PER_SENDER = 100;
+    // Senders on A write to recipients on B, and the other way round.
+    const pairs = await Promise.all(
+      Array.from({ length: SENDERS }, async (_, i) => {
+        const [here, there] = i % 2 === 0 ? [a, b] : [b, a];
+        const sender = open(here);
+        const recipient = open(there);
+        const received: string[] = [];
+        recipient.on('message', (m) => received.push(m.envelope));
+        recipient.on('queued', (q) => received.push(String(q.payload.envelope)));
+        await Promise.all([sender.connect(), recipient.connect()]);
+        return { sender, recipient, received, expected: [] as string[] };
+      }),
+    );
+
+    // Recipients drop and come back at random during the run.
+    let churning = true;
+    let churns = 0;
+    const churn = Promise.all(
+      pairs.map(async ({ recipient }) => {
+        while (churning) {
+          await new Promise((resolve) => setTimeout(resolve, randomInt(20, 150)));
+          await recipient.close();
+          churns++;
+          await new Promise((resolve) => setTimeout(resolve, randomInt(0, 100)));
+          await recipient.connect();
+        }
+      }),
+    );
+
+    const statuses = await Promise.all(
+      pairs.map(async (pair, i) => {
+        const results = [];
+        for (let n = 0; n < PER_SENDER; n++) {
+          const envelope = `s${i}-m${n}`;
+          pair.expected.push(envelope);
+          results.push(pair.sender.send(pair.recipient.identity.identityHash, envelope));
+          if (n % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        return Promise.all(results);
+      }),
+    );
+    churning = false;
+    await churn;
+    const all = statuses.flat();
+    assert.equal(all.length, SENDERS * PER_SENDER);
+    assert.deepEqual(all.filter((s) => s.status === 'rejected'), [], 'nothing rejected');
+    assert.ok(churns >= SENDERS, `recipients reconnected ${churns} times`);
+
+    // Everyone online: every message arrives, none twice.
+    for (const pair of pairs) {
+      const deadline = Date.now() + 30_000;
+      while (pair.received.length < PER_SENDER && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.equal(new Set(pair.received).size, pair.received.length, 'no duplicates');
+      assert.deepEqual([...pair.received].sort(), [...pair.expected].sort(), 'no loss');
+    }
+    // Nothing is left behind in any queue once acked.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (const pair of pairs) {
+      assert.deepEqual(await a.relay.store.queued(pair.recipient.identity.identityHash), []);
+    }
+  });
+
+  it('replaces a session on the other instance', async () => {
+    const me = generateIdentity();
+    const first = open(a, me);
+    const errors: RelayErrorFrame[] = [];
+    first.on('relayError', (e) => errors.push(e));
+    await first.connect();
+    const closed = new Promise((resolve) => first.once('close', resolve));
+    await open(b, me).connect();
+    await closed;
+    assert.deepEqual(errors.map((e) => e.code), ['session_replaced']);
+  });
+
+  it('a burn on one instance closes the live session on the other with account_burned', async () => {
+    const me = generateIdentity();
+    const rest = new RelayClient({ url: a.relay.url, ca: a.relay.tls!.cert });
+    await rest.uploadBundle(me, { preKeys: 1 });
+    const live = open(b, me);
+    const errors: RelayErrorFrame[] = [];
+    live.on('relayError', (e) => errors.push(e));
+    await live.connect();
+    const closed = new Promise<{ code: number }>((resolve) => live.once('close', resolve));
+    await rest.burn(me);
+    assert.equal((await closed).code, 4003);
+    assert.deepEqual(errors.map((e) => e.code), ['account_burned']);
+  });
+});

@@ -1,0 +1,152 @@
+// End to end through the client library over TLS, on both stores: live and offline delivery,
+// acked and un-acked drains, redelivery after a dropped connection, ordering.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { generateIdentity, type Identity } from '../src/client/identity.js';
+import { RelaySession, type RelaySessionOptions } from '../src/client/ws-client.js';
+import { createLogger } from '../src/log.js';
+import { MemoryStore } from '../src/store/memory/memory-store.js';
+import { RedisStore } from '../src/store/redis/redis-store.js';
+import type { Store } from '../src/store/store.js';
+import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
+import { logCapture, startTestRelay, type TestRelay } from './helpers/relay.js';
+
+const LIMITS = { powLimit: 10_000, limitGlobal: 10_000, limitMsgSend: 10_000, limitMsgReceive: 10_000, limitWsFrames: 100_000, limitKeysUpload: 1000 };
+
+/** Resolves once `predicate` holds, checking on every event of `session`. */
+function until(session: RelaySession, events: string[], predicate: () => boolean, timeoutMs = 20_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (predicate()) return resolve();
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error('condition not met in time'));
+    }, timeoutMs);
+    const check = () => {
+      if (!predicate()) return;
+      cleanup();
+      resolve();
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      for (const e of events) session.off(e as 'message', check);
+    };
+    for (const e of events) session.on(e as 'message', check);
+  });
+}
+
+interface Backend {
+  name: string;
+  store(): Promise<Store>;
+  redis?: TestRedisServer;
+}
+
+const backends: Backend[] = [
+  { name: 'memory', store: async () => new MemoryStore() },
+  {
+    name: 'redis',
+    async store() {
+      this.redis = await startRedisServer();
+      return new RedisStore({ url: this.redis.url, requireVolatile: false, logger: createLogger('silent', logCapture().stream) });
+    },
+  },
+];
+
+for (const backend of backends) {
+  describe(`relay end to end over TLS (${backend.name} store)`, () => {
+    let t: TestRelay;
+    const sessions: RelaySession[] = [];
+    const session = (identity: Identity, options: Partial<RelaySessionOptions> = {}) => {
+      const s = new RelaySession({ url: t.relay.url, ca: t.relay.tls!.cert, identity, ...options });
+      sessions.push(s);
+      return s;
+    };
+    before(async () => {
+      t = await startTestRelay({ ...LIMITS, jitterMs: [1, 5] }, { store: await backend.store() });
+    });
+    after(async () => {
+      await Promise.all(sessions.map((s) => s.close()));
+      await t.close();
+      await backend.redis?.stop();
+    });
+
+    it('delivers live, with delivery_status delivered', async () => {
+      const alice = session(generateIdentity());
+      const bob = session(generateIdentity());
+      const got: string[] = [];
+      bob.on('message', (m) => got.push(m.envelope));
+      await Promise.all([alice.connect(), bob.connect()]);
+      const status = await alice.send(bob.identity.identityHash, 'hello bob', { id: 'c1' });
+      assert.deepEqual({ id: status.id, status: status.status, target: status.target }, { id: 'c1', status: 'delivered', target: bob.identity.identityHash });
+      await until(bob, ['message'], () => got.length === 1);
+      assert.deepEqual(got, ['hello bob']);
+    });
+
+    it('queues for an offline recipient and delivers in order on connect (acks)', async () => {
+      const alice = session(generateIdentity());
+      const carolId = generateIdentity();
+      await alice.connect();
+      for (let i = 0; i < 5; i++) assert.equal((await alice.send(carolId.identityHash, `offline ${i}`)).status, 'queued');
+      const carol = session(carolId, { acks: true });
+      const got: string[] = [];
+      carol.on('queued', (q) => got.push(String(q.payload.envelope)));
+      await carol.connect();
+      await until(carol, ['queued'], () => got.length === 5);
+      assert.deepEqual(got, [0, 1, 2, 3, 4].map((i) => `offline ${i}`));
+      // Acked items leave the queue.
+      for (let i = 0; i < 50 && (await t.relay.store.queued(carolId.identityHash)).length > 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.deepEqual(await t.relay.store.queued(carolId.identityHash), []);
+    });
+
+    it('v1 clients (no acks): items leave the queue once written', async () => {
+      const alice = session(generateIdentity());
+      const daveId = generateIdentity();
+      await alice.connect();
+      await alice.send(daveId.identityHash, 'for v1');
+      const dave = session(daveId, { acks: false });
+      const got: string[] = [];
+      dave.on('queued', (q) => got.push(String(q.payload.envelope)));
+      await dave.connect();
+      await until(dave, ['queued'], () => got.length === 1);
+      for (let i = 0; i < 50 && (await t.relay.store.queued(daveId.identityHash)).length > 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.deepEqual(await t.relay.store.queued(daveId.identityHash), []);
+    });
+
+    it('redelivers unacked items after a dropped connection', async () => {
+      const alice = session(generateIdentity());
+      const erinId = generateIdentity();
+      await alice.connect();
+      for (let i = 0; i < 3; i++) await alice.send(erinId.identityHash, `keep ${i}`);
+      const first = session(erinId, { acks: true, autoAck: false, reconnect: false });
+      const firstGot: string[] = [];
+      first.on('queued', (q) => firstGot.push(q.id));
+      await first.connect();
+      await until(first, ['queued'], () => firstGot.length === 3);
+      // The connection drops without acks.
+      (first as unknown as { ws: { terminate(): void } }).ws.terminate();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal((await t.relay.store.queued(erinId.identityHash)).length, 3);
+      const second = session(erinId, { acks: true });
+      const secondGot: string[] = [];
+      second.on('queued', (q) => secondGot.push(q.id));
+      await second.connect();
+      await until(second, ['queued'], () => secondGot.length === 3);
+      assert.deepEqual(secondGot, firstGot, 'same stable ids, same order');
+    });
+
+    it('preserves the order of 1000 messages from one sender', async () => {
+      const alice = session(generateIdentity());
+      const frank = session(generateIdentity());
+      const got: number[] = [];
+      frank.on('message', (m) => got.push(Number(m.envelope)));
+      await Promise.all([alice.connect(), frank.connect()]);
+      const statuses = await Promise.all(Array.from({ length: 1000 }, (_, i) => alice.send(frank.identity.identityHash, String(i))));
+      assert.ok(statuses.every((s) => s.status === 'delivered'));
+      await until(frank, ['message'], () => got.length === 1000);
+      assert.deepEqual(got, Array.from({ length: 1000 }, (_, i) => i));
+    });
+  });
+}
