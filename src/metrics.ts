@@ -73,6 +73,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly deliveryJitter = new Histogram({
+    name: 'entropy_delivery_jitter_seconds',
+    help: 'Jitter drawn for each delivery (uniform over ENTROPY_JITTER_MS)',
+    buckets: [0.01, 0.02, 0.03, 0.04, 0.05],
+    registers: [this.registry],
+  });
   readonly schedulingLateness = new Histogram({
     name: 'entropy_frame_lateness_seconds',
     help: 'Time a jittered frame was written after its scheduled time',

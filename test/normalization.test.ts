@@ -143,16 +143,20 @@ describe('timing over real sockets', () => {
     await done;
     assert.equal(reordered, 0);
     assert.equal(delays.length, RECIPIENTS * ROUNDS);
-    const below = delays.filter((d) => d < 10).length;
-    assert.equal(below, 0, 'no delivery leaves before the minimum jitter');
-    // Generous upper bound: the machine may be loaded; the jitter itself is at most 50 ms.
-    const late = delays.filter((d) => d > 50 + 100).length;
-    assert.ok(late < delays.length * 0.02, `${late} deliveries later than 150 ms`);
-    const buckets = [0, 0, 0, 0];
-    for (const d of delays) if (d >= 10 && d < 60) buckets[Math.min(3, Math.floor((d - 10) / 10))]! += 1;
-    // Uniform over 10–50 ms gives 25 % per 10 ms bucket; processing time shifts mass upward a little.
-    for (const [i, count] of buckets.entries()) {
-      assert.ok(count > delays.length * 0.1 && count < delays.length * 0.45, `bucket ${i}: ${buckets.join(', ')}`);
+    // Measured on the wire: nothing leaves before the minimum jitter. (How much later a frame
+    // arrives also depends on how loaded this machine is: that is for the benchmark.)
+    assert.equal(delays.filter((d) => d < 10).length, 0, 'no delivery leaves before the minimum jitter');
+    // The jitter the relay drew for these deliveries (and their delivery_status frames): within
+    // [10, 50] ms and uniform — 25 % per 10 ms bucket.
+    const metrics = (await t.request('/metrics')).body.toString();
+    const bucket = (le: string) => Number(new RegExp(`entropy_delivery_jitter_seconds_bucket\\{le="${le}"\\} (\\d+)`).exec(metrics)![1]);
+    const total = Number(/entropy_delivery_jitter_seconds_count (\d+)/.exec(metrics)![1]);
+    assert.ok(total >= delays.length, `${total} jitter draws for ${delays.length} deliveries`);
+    assert.ok(bucket('0.01') <= total * 0.04, 'draws of exactly 10 ms only (1 value in 41)');
+    assert.equal(bucket('0.05'), total, 'no draw above 50 ms');
+    const counts = [bucket('0.02') - bucket('0.01'), bucket('0.03') - bucket('0.02'), bucket('0.04') - bucket('0.03'), bucket('0.05') - bucket('0.04')];
+    for (const count of counts) {
+      assert.ok(Math.abs(count / total - 0.244) < 0.05, `jitter buckets ${counts.join(', ')} of ${total}`);
     }
     await Promise.all([sender.peer.close(), ...recipients.map((r) => r.peer.close())]);
   });

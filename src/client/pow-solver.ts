@@ -67,16 +67,19 @@ export function solvePow(
     const onAbort = (): void => settle(() => reject(signal?.reason));
     signal?.addEventListener('abort', onAbort, { once: true });
 
-    for (let start = 0; start < count; start++) {
-      const job: PowJob = { seed, context, difficulty, start, stride: count };
-      const worker = startWorker(job);
-      worker.on('message', (nonce: string | null) =>
-        settle(() =>
-          nonce === null ? reject(new Error('No proof-of-work solution found')) : resolve(nonce),
-        ),
-      );
-      worker.on('error', (err) => settle(() => reject(err)));
-      workers.push(worker);
+    try {
+      for (let start = 0; start < count; start++) {
+        const worker = startWorker({ seed, context, difficulty, start, stride: count });
+        workers.push(worker);
+        worker.on('message', (nonce: string | null) =>
+          settle(() =>
+            nonce === null ? reject(new Error('No proof-of-work solution found')) : resolve(nonce),
+          ),
+        );
+        worker.on('error', (err) => settle(() => reject(err)));
+      }
+    } catch (err) {
+      settle(() => reject(err)); // stops the workers already started
     }
   });
 }

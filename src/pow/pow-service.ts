@@ -129,8 +129,9 @@ export class PowService {
     identityHash?: string;
     nickname?: string;
   }): Promise<{ seed: string; difficulty: number; expires_in: number }> {
+    // An empty query parameter (`?type=`) counts as absent.
     const nickname = q.nickname === '' ? undefined : q.nickname;
-    const purpose = challengePurpose(q.type, nickname);
+    const purpose = challengePurpose(q.type === '' ? undefined : q.type, nickname);
     // /keys/random acts for no identity, so its floor has no age discount: do not offer one.
     const identity = purpose === 'random' ? undefined : q.identityHash;
     const difficulty = this.difficulty(

@@ -8,6 +8,7 @@ import type { RelayContext } from '../context.js';
 import { clientIp } from '../http/client-ip.js';
 import { ipLimitKey } from '../http/connection-cap.js';
 import { padJson } from '../normalize/padding.js';
+import { drawJitterMs } from '../normalize/jitter.js';
 import { TrafficShaper } from '../normalize/traffic-shaper.js';
 import { AuthService } from '../relay/auth-service.js';
 import { Router } from '../relay/router.js';
@@ -43,6 +44,11 @@ export class WebSocketLayer {
       pacingMs: config.pacingMs,
       pacingIdleMs: config.pacingIdleMs,
       onLateness: (ms) => metrics.schedulingLateness.observe(ms / 1000),
+      drawJitterMs: (min, max) => {
+        const ms = drawJitterMs(min, max);
+        metrics.deliveryJitter.observe(ms / 1000);
+        return ms;
+      },
     });
     const auth = new AuthService(store, services.pow, config, secret);
     this.wss = new WebSocketServer({
