@@ -88,7 +88,8 @@ describe('configuration', () => {
   it('the README documents every variable', async () => {
     const { readFile } = await import('node:fs/promises');
     const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
-    for (const option of OPTIONS) assert.ok(readme.includes(`\`${option.env}\``), `${option.env} missing from README`);
+    for (const option of OPTIONS)
+      assert.ok(readme.includes(`\`${option.env}\``), `${option.env} missing from README`);
   });
 
   it('every option has a distinct variable', () => {

@@ -50,7 +50,13 @@ describe('process lifecycle', () => {
     const body = JSON.stringify({ nickname: 'x' });
     const response = new Promise<{ status: number; length: number }>((resolve, reject) => {
       const req = request(
-        { port: relay.port, host: '127.0.0.1', method: 'POST', path: '/nickname/register', headers: { 'content-type': 'application/json', 'content-length': body.length } },
+        {
+          port: relay.port,
+          host: '127.0.0.1',
+          method: 'POST',
+          path: '/nickname/register',
+          headers: { 'content-type': 'application/json', 'content-length': body.length },
+        },
         (res) => {
           let length = 0;
           res.on('data', (c: Buffer) => (length += c.length));
@@ -99,7 +105,11 @@ describe('Redis outage', () => {
   before(async () => {
     redis = await startRedisServer();
     const { stream } = logCapture();
-    const store = new RedisStore({ url: redis.url, requireVolatile: false, logger: createLogger('info', stream) });
+    const store = new RedisStore({
+      url: redis.url,
+      requireVolatile: false,
+      logger: createLogger('info', stream),
+    });
     t = await startTestRelay({ tls: true }, { store });
   });
   after(async () => {

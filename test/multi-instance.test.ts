@@ -12,7 +12,15 @@ import { RedisStore } from '../src/store/redis/redis-store.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { logCapture, startTestRelay, type TestRelay } from './helpers/relay.js';
 
-const LIMITS = { powLimit: 10_000, limitGlobal: 10_000, limitMsgSend: 100_000, limitMsgReceive: 100_000, limitWsFrames: 100_000, limitAccountBurn: 100, jitterMs: [1, 10] as [number, number] };
+const LIMITS = {
+  powLimit: 10_000,
+  limitGlobal: 10_000,
+  limitMsgSend: 100_000,
+  limitMsgReceive: 100_000,
+  limitWsFrames: 100_000,
+  limitAccountBurn: 100,
+  jitterMs: [1, 10] as [number, number],
+};
 
 describe('two instances on one Redis', () => {
   let redis: TestRedisServer;
@@ -20,11 +28,22 @@ describe('two instances on one Redis', () => {
   let b: TestRelay;
   const sessions: RelaySession[] = [];
   const open = (relay: TestRelay, identity = generateIdentity(), acks = true) => {
-    const s = new RelaySession({ url: relay.relay.url, ca: relay.relay.tls!.cert, identity, acks, backoff: { minMs: 20, maxMs: 200 } });
+    const s = new RelaySession({
+      url: relay.relay.url,
+      ca: relay.relay.tls!.cert,
+      identity,
+      acks,
+      backoff: { minMs: 20, maxMs: 200 },
+    });
     sessions.push(s);
     return s;
   };
-  const newStore = () => new RedisStore({ url: redis.url, requireVolatile: false, logger: createLogger('silent', logCapture().stream) });
+  const newStore = () =>
+    new RedisStore({
+      url: redis.url,
+      requireVolatile: false,
+      logger: createLogger('silent', logCapture().stream),
+    });
 
   before(async () => {
     redis = await startRedisServer();
@@ -89,7 +108,11 @@ describe('two instances on one Redis', () => {
     await churn;
     const all = statuses.flat();
     assert.equal(all.length, SENDERS * PER_SENDER);
-    assert.deepEqual(all.filter((s) => s.status === 'rejected'), [], 'nothing rejected');
+    assert.deepEqual(
+      all.filter((s) => s.status === 'rejected'),
+      [],
+      'nothing rejected',
+    );
     assert.ok(churns >= SENDERS, `recipients reconnected ${churns} times`);
 
     // Everyone online: every message arrives, none twice.
@@ -117,7 +140,10 @@ describe('two instances on one Redis', () => {
     const closed = new Promise((resolve) => first.once('close', resolve));
     await open(b, me).connect();
     await closed;
-    assert.deepEqual(errors.map((e) => e.code), ['session_replaced']);
+    assert.deepEqual(
+      errors.map((e) => e.code),
+      ['session_replaced'],
+    );
   });
 
   it('a burn on one instance closes the live session on the other with account_burned', async () => {
@@ -131,6 +157,9 @@ describe('two instances on one Redis', () => {
     const closed = new Promise<{ code: number }>((resolve) => live.once('close', resolve));
     await rest.burn(me);
     assert.equal((await closed).code, 4003);
-    assert.deepEqual(errors.map((e) => e.code), ['account_burned']);
+    assert.deepEqual(
+      errors.map((e) => e.code),
+      ['account_burned'],
+    );
   });
 });

@@ -61,7 +61,10 @@ describe('wire: TLS records', () => {
     const port = await proxy.start(t.relay.port);
     const me = generateIdentity();
     const payload = await powAuthPayload(t.relay, me);
-    const ws = new WebSocket(`wss://127.0.0.1:${port}/ws`, { ca: t.relay.tls!.cert, perMessageDeflate: true });
+    const ws = new WebSocket(`wss://127.0.0.1:${port}/ws`, {
+      ca: t.relay.tls!.cert,
+      perMessageDeflate: true,
+    });
     const peer = new RawPeer(ws);
     await new Promise((resolve) => ws.once('open', resolve));
     assert.equal(ws.extensions, '', 'permessage-deflate must be declined');
@@ -93,7 +96,10 @@ describe('wire: TLS records', () => {
     for (const kind of ['dummy_ack', 'msg', 'delivery_status', 'error', 'binary', 'dummy_pacing']) {
       assert.ok(kinds.has(kind), `saw a ${kind} frame`);
     }
-    assert.ok(data.length >= peer.received.length - 1, `${data.length} records for ${peer.received.length - 1} frames`);
+    assert.ok(
+      data.length >= peer.received.length - 1,
+      `${data.length} records for ${peer.received.length - 1} frames`,
+    );
     const lengths = new Set(data.map((r) => r.length));
     assert.equal(lengths.size, 1, `record lengths seen: ${[...lengths].join(', ')}`);
     await peer.close();
@@ -103,7 +109,16 @@ describe('wire: TLS records', () => {
 describe('timing over real sockets', () => {
   let t: TestRelay;
   before(async () => {
-    t = await startTestRelay({ tls: false, jitterMs: [10, 50], powLimit: 10_000, limitGlobal: 10_000, limitMsgSend: 100_000, limitMsgReceive: 100_000, limitWsFrames: 100_000, queueMax: 5000 });
+    t = await startTestRelay({
+      tls: false,
+      jitterMs: [10, 50],
+      powLimit: 10_000,
+      limitGlobal: 10_000,
+      limitMsgSend: 100_000,
+      limitMsgReceive: 100_000,
+      limitWsFrames: 100_000,
+      queueMax: 5000,
+    });
   });
   after(() => t.close());
 
@@ -111,7 +126,12 @@ describe('timing over real sockets', () => {
     const RECIPIENTS = 40;
     const ROUNDS = 60; // 2400 deliveries
     const sender = await authedPeer(t.relay, generateIdentity());
-    const recipients = await Promise.all(Array.from({ length: RECIPIENTS }, () => generateIdentity()).map(async (id) => ({ id, ...(await authedPeer(t.relay, id)) })));
+    const recipients = await Promise.all(
+      Array.from({ length: RECIPIENTS }, () => generateIdentity()).map(async (id) => ({
+        id,
+        ...(await authedPeer(t.relay, id)),
+      })),
+    );
     const sentAt = new Map<string, number>();
     const delays: number[] = [];
     const lastSeq = new Map<string, number>();
@@ -145,18 +165,35 @@ describe('timing over real sockets', () => {
     assert.equal(delays.length, RECIPIENTS * ROUNDS);
     // Measured on the wire: nothing leaves before the minimum jitter. (How much later a frame
     // arrives also depends on how loaded this machine is: that is for the benchmark.)
-    assert.equal(delays.filter((d) => d < 10).length, 0, 'no delivery leaves before the minimum jitter');
+    assert.equal(
+      delays.filter((d) => d < 10).length,
+      0,
+      'no delivery leaves before the minimum jitter',
+    );
     // The jitter the relay drew for these deliveries (and their delivery_status frames): within
     // [10, 50] ms and uniform — 25 % per 10 ms bucket.
     const metrics = (await t.request('/metrics')).body.toString();
-    const bucket = (le: string) => Number(new RegExp(`entropy_delivery_jitter_seconds_bucket\\{le="${le}"\\} (\\d+)`).exec(metrics)![1]);
+    const bucket = (le: string) =>
+      Number(
+        new RegExp(`entropy_delivery_jitter_seconds_bucket\\{le="${le}"\\} (\\d+)`).exec(
+          metrics,
+        )![1],
+      );
     const total = Number(/entropy_delivery_jitter_seconds_count (\d+)/.exec(metrics)![1]);
     assert.ok(total >= delays.length, `${total} jitter draws for ${delays.length} deliveries`);
     assert.ok(bucket('0.01') <= total * 0.04, 'draws of exactly 10 ms only (1 value in 41)');
     assert.equal(bucket('0.05'), total, 'no draw above 50 ms');
-    const counts = [bucket('0.02') - bucket('0.01'), bucket('0.03') - bucket('0.02'), bucket('0.04') - bucket('0.03'), bucket('0.05') - bucket('0.04')];
+    const counts = [
+      bucket('0.02') - bucket('0.01'),
+      bucket('0.03') - bucket('0.02'),
+      bucket('0.04') - bucket('0.03'),
+      bucket('0.05') - bucket('0.04'),
+    ];
     for (const count of counts) {
-      assert.ok(Math.abs(count / total - 0.244) < 0.05, `jitter buckets ${counts.join(', ')} of ${total}`);
+      assert.ok(
+        Math.abs(count / total - 0.244) < 0.05,
+        `jitter buckets ${counts.join(', ')} of ${total}`,
+      );
     }
     await Promise.all([sender.peer.close(), ...recipients.map((r) => r.peer.close())]);
   });
@@ -174,9 +211,13 @@ describe('timing over real sockets', () => {
         if (seqs.length === 1000) resolve();
       });
     });
-    for (let i = 0; i < 1000; i++) sender.peer.send({ type: 'relay', to: bob.identityHash, envelope: String(i) });
+    for (let i = 0; i < 1000; i++)
+      sender.peer.send({ type: 'relay', to: bob.identityHash, envelope: String(i) });
     await done;
-    assert.deepEqual(seqs, Array.from({ length: 1000 }, (_, i) => i));
+    assert.deepEqual(
+      seqs,
+      Array.from({ length: 1000 }, (_, i) => i),
+    );
     await Promise.all([sender.peer.close(), b.peer.close()]);
   });
 });

@@ -11,10 +11,22 @@ import type { Store } from '../src/store/store.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { logCapture, startTestRelay, type TestRelay } from './helpers/relay.js';
 
-const LIMITS = { powLimit: 10_000, limitGlobal: 10_000, limitMsgSend: 10_000, limitMsgReceive: 10_000, limitWsFrames: 100_000, limitKeysUpload: 1000 };
+const LIMITS = {
+  powLimit: 10_000,
+  limitGlobal: 10_000,
+  limitMsgSend: 10_000,
+  limitMsgReceive: 10_000,
+  limitWsFrames: 100_000,
+  limitKeysUpload: 1000,
+};
 
 /** Resolves once `predicate` holds, checking on every event of `session`. */
-function until(session: RelaySession, events: string[], predicate: () => boolean, timeoutMs = 20_000): Promise<void> {
+function until(
+  session: RelaySession,
+  events: string[],
+  predicate: () => boolean,
+  timeoutMs = 20_000,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     if (predicate()) return resolve();
     const timer = setTimeout(() => {
@@ -46,7 +58,11 @@ const backends: Backend[] = [
     name: 'redis',
     async store() {
       this.redis = await startRedisServer();
-      return new RedisStore({ url: this.redis.url, requireVolatile: false, logger: createLogger('silent', logCapture().stream) });
+      return new RedisStore({
+        url: this.redis.url,
+        requireVolatile: false,
+        logger: createLogger('silent', logCapture().stream),
+      });
     },
   },
 ];
@@ -76,7 +92,10 @@ for (const backend of backends) {
       bob.on('message', (m) => got.push(m.envelope));
       await Promise.all([alice.connect(), bob.connect()]);
       const status = await alice.send(bob.identity.identityHash, 'hello bob', { id: 'c1' });
-      assert.deepEqual({ id: status.id, status: status.status, target: status.target }, { id: 'c1', status: 'delivered', target: bob.identity.identityHash });
+      assert.deepEqual(
+        { id: status.id, status: status.status, target: status.target },
+        { id: 'c1', status: 'delivered', target: bob.identity.identityHash },
+      );
       await until(bob, ['message'], () => got.length === 1);
       assert.deepEqual(got, ['hello bob']);
     });
@@ -85,15 +104,23 @@ for (const backend of backends) {
       const alice = session(generateIdentity());
       const carolId = generateIdentity();
       await alice.connect();
-      for (let i = 0; i < 5; i++) assert.equal((await alice.send(carolId.identityHash, `offline ${i}`)).status, 'queued');
+      for (let i = 0; i < 5; i++)
+        assert.equal((await alice.send(carolId.identityHash, `offline ${i}`)).status, 'queued');
       const carol = session(carolId, { acks: true });
       const got: string[] = [];
       carol.on('queued', (q) => got.push(String(q.payload.envelope)));
       await carol.connect();
       await until(carol, ['queued'], () => got.length === 5);
-      assert.deepEqual(got, [0, 1, 2, 3, 4].map((i) => `offline ${i}`));
+      assert.deepEqual(
+        got,
+        [0, 1, 2, 3, 4].map((i) => `offline ${i}`),
+      );
       // Acked items leave the queue.
-      for (let i = 0; i < 50 && (await t.relay.store.queued(carolId.identityHash)).length > 0; i++) {
+      for (
+        let i = 0;
+        i < 50 && (await t.relay.store.queued(carolId.identityHash)).length > 0;
+        i++
+      ) {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       assert.deepEqual(await t.relay.store.queued(carolId.identityHash), []);
@@ -143,10 +170,111 @@ for (const backend of backends) {
       const got: number[] = [];
       frank.on('message', (m) => got.push(Number(m.envelope)));
       await Promise.all([alice.connect(), frank.connect()]);
-      const statuses = await Promise.all(Array.from({ length: 1000 }, (_, i) => alice.send(frank.identity.identityHash, String(i))));
+      const statuses = await Promise.all(
+        Array.from({ length: 1000 }, (_, i) => alice.send(frank.identity.identityHash, String(i))),
+      );
       assert.ok(statuses.every((s) => s.status === 'delivered'));
       await until(frank, ['message'], () => got.length === 1000);
-      assert.deepEqual(got, Array.from({ length: 1000 }, (_, i) => i));
+      assert.deepEqual(
+        got,
+        Array.from({ length: 1000 }, (_, i) => i),
+      );
     });
   });
 }
+
+describe('frames waiting in the outbox when a socket closes', () => {
+  let redis: TestRedisServer;
+  before(async () => {
+    redis = await startRedisServer();
+  });
+  after(() => redis.stop());
+
+  const slowRelay = () =>
+    startTestRelay(
+      { ...LIMITS, jitterMs: [800, 1000] },
+      {
+        store: new RedisStore({
+          url: redis.url,
+          requireVolatile: false,
+          logger: createLogger('silent', logCapture().stream),
+        }),
+      },
+    );
+
+  it('go back to the offline queue when the client goes, and the sender hears queued', async () => {
+    const t = await slowRelay();
+    try {
+      const alice = new RelaySession({
+        url: t.relay.url,
+        ca: t.relay.tls!.cert,
+        identity: generateIdentity(),
+      });
+      const bobId = generateIdentity();
+      const bob = new RelaySession({
+        url: t.relay.url,
+        ca: t.relay.tls!.cert,
+        identity: bobId,
+        acks: true,
+        reconnect: false,
+      });
+      await Promise.all([alice.connect(), bob.connect()]);
+      const pending = alice.send(bobId.identityHash, 'in flight');
+      // Bob leaves while the message still waits for its jitter.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      (bob as unknown as { ws: { terminate(): void } }).ws.terminate();
+      assert.equal((await pending).status, 'queued');
+      const queue = await t.relay.store.queued(bobId.identityHash);
+      assert.deepEqual(
+        queue.map((q) => JSON.parse(q.payload).envelope),
+        ['in flight'],
+      );
+      await alice.close();
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('are never lost on server shutdown: written before the close, or queued for another instance', async () => {
+    const first = await slowRelay();
+    const second = await slowRelay();
+    const bobId = generateIdentity();
+    const alice = new RelaySession({
+      url: first.relay.url,
+      ca: first.relay.tls!.cert,
+      identity: generateIdentity(),
+    });
+    const bob = new RelaySession({
+      url: first.relay.url,
+      ca: first.relay.tls!.cert,
+      identity: bobId,
+      acks: true,
+      reconnect: false,
+    });
+    const got: string[] = [];
+    bob.on('message', (m) => got.push(m.envelope));
+    try {
+      await Promise.all([alice.connect(), bob.connect()]);
+      const pending = alice
+        .send(bobId.identityHash, 'survives shutdown')
+        .catch(() => ({ status: 'closed' }));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await first.close();
+      assert.equal((await pending).status, 'closed', 'the sender was cut off too');
+      const later = new RelaySession({
+        url: second.relay.url,
+        ca: second.relay.tls!.cert,
+        identity: bobId,
+        acks: true,
+      });
+      later.on('queued', (q) => got.push(String(q.payload.envelope)));
+      await later.connect();
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      assert.deepEqual(got, ['survives shutdown']);
+      await later.close();
+    } finally {
+      await Promise.all([alice.close(), bob.close()]);
+      await Promise.all([first.close(), second.close()]);
+    }
+  });
+});

@@ -23,7 +23,12 @@ const GENEROUS = {
   limitAccountBurn: 10_000,
 };
 
-async function rejectsWith(promise: Promise<unknown>, status: number, code: string, text?: RegExp): Promise<RelayClientError> {
+async function rejectsWith(
+  promise: Promise<unknown>,
+  status: number,
+  code: string,
+  text?: RegExp,
+): Promise<RelayClientError> {
   const err = await promise.then(
     () => assert.fail(`expected ${status} ${code}, got success`),
     (e: unknown) => e,
@@ -47,7 +52,11 @@ const backends: Backend[] = [
     name: 'redis',
     async store() {
       this.redis = await startRedisServer();
-      return new RedisStore({ url: this.redis.url, requireVolatile: false, logger: createLogger('silent', logCapture().stream) });
+      return new RedisStore({
+        url: this.redis.url,
+        requireVolatile: false,
+        logger: createLogger('silent', logCapture().stream),
+      });
     },
   },
 ];
@@ -68,7 +77,10 @@ for (const backend of backends) {
     it('upload → fetch one by one → register → lookup → random → burn', async () => {
       const alice = generateIdentity();
       const h = alice.identityHash;
-      assert.deepEqual(await client.uploadBundle(alice, { preKeys: 5 }), { status: 'success', prekeys: 5 });
+      assert.deepEqual(await client.uploadBundle(alice, { preKeys: 5 }), {
+        status: 'success',
+        prekeys: 5,
+      });
 
       const seen = new Set<number>();
       for (let i = 0; i < 5; i++) {
@@ -84,9 +96,18 @@ for (const backend of backends) {
       assert.deepEqual((await client.fetchBundle(h)).preKeys, []);
 
       const nick = `Alice_${h.slice(0, 6)}`;
-      assert.deepEqual(await client.registerNickname(alice, nick), { status: 'success', nickname: nick });
-      assert.deepEqual(await client.lookupNickname(nick.toUpperCase()), { identity_hash: h, nickname: nick });
-      assert.deepEqual(await client.lookupNickname(nick.toLowerCase(), 'name'), { identity_hash: h, nickname: nick });
+      assert.deepEqual(await client.registerNickname(alice, nick), {
+        status: 'success',
+        nickname: nick,
+      });
+      assert.deepEqual(await client.lookupNickname(nick.toUpperCase()), {
+        identity_hash: h,
+        nickname: nick,
+      });
+      assert.deepEqual(await client.lookupNickname(nick.toLowerCase(), 'name'), {
+        identity_hash: h,
+        nickname: nick,
+      });
       const many = await client.lookupNicknames([nick.toLowerCase(), 'nobody_here']);
       assert.deepEqual(many, { [nick.toLowerCase()]: h });
 
@@ -111,7 +132,9 @@ for (const backend of backends) {
     it('50 concurrent fetches of a 20-prekey bundle hand out 20 distinct prekeys', async () => {
       const carol = generateIdentity();
       await client.uploadBundle(carol, { preKeys: 20 });
-      const results = await Promise.all(Array.from({ length: 50 }, () => client.fetchBundle(carol.identityHash)));
+      const results = await Promise.all(
+        Array.from({ length: 50 }, () => client.fetchBundle(carol.identityHash)),
+      );
       const ids = results.flatMap((r) => r.preKeys.map((p: { keyId: number }) => p.keyId));
       assert.equal(ids.length, 20);
       assert.equal(new Set(ids).size, 20);
@@ -153,7 +176,11 @@ describe('v1 compat flow', () => {
       const c = new RelayClient({ url: strict.relay.url, ca: strict.relay.tls!.cert });
       const v1 = generateIdentity();
       await c.uploadBundle(v1, { preKeys: 1 });
-      await rejectsWith(c.registerNickname(null, 'keyless_name', v1.identityHash), 400, 'invalid_key');
+      await rejectsWith(
+        c.registerNickname(null, 'keyless_name', v1.identityHash),
+        400,
+        'invalid_key',
+      );
       await rejectsWith(c.burn(v1, { legacy: true }), 403, 'invalid_signature');
       assert.equal(await strict.relay.store.prekeyCount(v1.identityHash), 1);
     } finally {
@@ -176,11 +203,19 @@ describe('bad input (memory store): exact status/code, nothing changed', () => {
 
   async function unchanged(): Promise<void> {
     assert.equal(await t.relay.store.prekeyCount(owner.identityHash), 3);
-    assert.equal((await t.relay.store.lookupNickname('taken_name_x'))?.identityHash, owner.identityHash);
+    assert.equal(
+      (await t.relay.store.lookupNickname('taken_name_x'))?.identityHash,
+      owner.identityHash,
+    );
   }
 
   const upload = (body: unknown, solution?: { seed: string; nonce: string }) =>
-    client.request('POST', '/keys/upload', body, solution ? { 'x-pow-seed': solution.seed, 'x-pow-nonce': solution.nonce } : {});
+    client.request(
+      'POST',
+      '/keys/upload',
+      body,
+      solution ? { 'x-pow-seed': solution.seed, 'x-pow-nonce': solution.nonce } : {},
+    );
   const solveFor = (h: string) => client.solve({ type: 'upload', identity_hash: h }, h);
 
   it('upload: body, hash and PoW errors in the order of §2.3', async () => {
@@ -189,8 +224,16 @@ describe('bad input (memory store): exact status/code, nothing changed', () => {
     await rejectsWith(upload('not json'), 400, 'invalid_json');
     await rejectsWith(upload('[1,2]'), 400, 'invalid_json');
     await rejectsWith(upload('null'), 400, 'invalid_json');
-    await rejectsWith(upload({ ...good, identity_hash: me.identityHash.slice(0, 63) }), 400, 'invalid_identity_hash');
-    await rejectsWith(upload({ ...good, identity_hash: 'g'.repeat(64) }), 400, 'invalid_identity_hash');
+    await rejectsWith(
+      upload({ ...good, identity_hash: me.identityHash.slice(0, 63) }),
+      400,
+      'invalid_identity_hash',
+    );
+    await rejectsWith(
+      upload({ ...good, identity_hash: 'g'.repeat(64) }),
+      400,
+      'invalid_identity_hash',
+    );
     // A bad hash is reported before a missing PoW; a missing PoW before a bad key.
     await rejectsWith(upload({ ...good, identityKey: '!!' }), 401, 'pow_invalid');
     await rejectsWith(upload(good, { seed: 'ab'.repeat(32), nonce: '1' }), 401, 'pow_invalid');
@@ -208,15 +251,32 @@ describe('bad input (memory store): exact status/code, nothing changed', () => {
     const me = generateIdentity();
     const solution = await solveFor(me.identityHash);
     await client.uploadBundle(me, { preKeys: 1, solution });
-    await rejectsWith(client.uploadBundle(me, { preKeys: 5, solution }), 401, 'pow_invalid', /used/);
+    await rejectsWith(
+      client.uploadBundle(me, { preKeys: 5, solution }),
+      401,
+      'pow_invalid',
+      /used/,
+    );
     assert.equal(await t.relay.store.prekeyCount(me.identityHash), 1);
     // A burn needs difficulty 5: a general (difficulty 4) seed does not do.
     const general = await client.challenge();
     assert.equal(general.difficulty, 4);
     const { solvePow } = await import('../src/client/pow-solver.js');
     const nonce = await solvePow(general.seed, me.identityHash, general.difficulty);
-    const body = { identity_hash: me.identityHash, identityKey: me.publicKey.toString('base64'), signature: signMessage(me, `BURN:${me.identityHash}:${general.seed}`) };
-    await rejectsWith(client.request('POST', '/account/burn', body, { 'x-pow-seed': general.seed, 'x-pow-nonce': nonce }), 401, 'pow_invalid', /difficulty/);
+    const body = {
+      identity_hash: me.identityHash,
+      identityKey: me.publicKey.toString('base64'),
+      signature: signMessage(me, `BURN:${me.identityHash}:${general.seed}`),
+    };
+    await rejectsWith(
+      client.request('POST', '/account/burn', body, {
+        'x-pow-seed': general.seed,
+        'x-pow-nonce': nonce,
+      }),
+      401,
+      'pow_invalid',
+      /difficulty/,
+    );
     assert.equal(await t.relay.store.prekeyCount(me.identityHash), 1);
   });
 
@@ -227,20 +287,66 @@ describe('bad input (memory store): exact status/code, nothing changed', () => {
     const cases: Array<[Record<string, unknown>, number, string, RegExp?]> = [
       [{ ...good, identityKey: undefined }, 400, 'invalid_key'],
       [{ ...good, identityKey: 'not base64!' }, 400, 'invalid_key'],
-      [{ ...good, identityKey: stranger.publicKey.toString('base64') }, 403, 'identity_mismatch', /mismatch/],
-      [{ ...good, identityKey: Buffer.alloc(31).toString('base64') }, 403, 'identity_mismatch', /mismatch/],
-      [{ ...good, preKeys: Array.from({ length: 101 }, (_, i) => ({ keyId: i, publicKey: Buffer.alloc(32, 1).toString('base64') })) }, 400, 'invalid_bundle'],
-      [{ ...good, preKeys: [{ keyId: 1, publicKey: Buffer.alloc(32, 1).toString('base64') }, { keyId: 1, publicKey: Buffer.alloc(32, 2).toString('base64') }] }, 400, 'invalid_bundle', /duplicate/],
-      [{ ...good, preKeys: [{ keyId: 1, publicKey: Buffer.alloc(31).toString('base64') }] }, 400, 'invalid_bundle'],
+      [
+        { ...good, identityKey: stranger.publicKey.toString('base64') },
+        403,
+        'identity_mismatch',
+        /mismatch/,
+      ],
+      [
+        { ...good, identityKey: Buffer.alloc(31).toString('base64') },
+        403,
+        'identity_mismatch',
+        /mismatch/,
+      ],
+      [
+        {
+          ...good,
+          preKeys: Array.from({ length: 101 }, (_, i) => ({
+            keyId: i,
+            publicKey: Buffer.alloc(32, 1).toString('base64'),
+          })),
+        },
+        400,
+        'invalid_bundle',
+      ],
+      [
+        {
+          ...good,
+          preKeys: [
+            { keyId: 1, publicKey: Buffer.alloc(32, 1).toString('base64') },
+            { keyId: 1, publicKey: Buffer.alloc(32, 2).toString('base64') },
+          ],
+        },
+        400,
+        'invalid_bundle',
+        /duplicate/,
+      ],
+      [
+        { ...good, preKeys: [{ keyId: 1, publicKey: Buffer.alloc(31).toString('base64') }] },
+        400,
+        'invalid_bundle',
+      ],
       [{ ...good, preKeys: [{ keyId: 1, publicKey: 'abc' }] }, 400, 'invalid_bundle'],
-      [{ ...good, preKeys: [{ keyId: -1, publicKey: Buffer.alloc(32).toString('base64') }] }, 400, 'invalid_bundle'],
+      [
+        { ...good, preKeys: [{ keyId: -1, publicKey: Buffer.alloc(32).toString('base64') }] },
+        400,
+        'invalid_bundle',
+      ],
       [{ ...good, preKeys: 'many' }, 400, 'invalid_bundle'],
       [{ ...good, signedPreKey: 'x' }, 400, 'invalid_bundle'],
       [{ ...good, registrationId: 'x' }, 400, 'invalid_bundle'],
       [{ ...good, bundle_signature: undefined }, 401, 'signature_missing'],
       [{ ...good, bundle_signature: signMessage(stranger, 'x') }, 403, 'invalid_signature'],
       [{ ...good, bundle_signature: signMessage(me, 'something else') }, 403, 'invalid_signature'],
-      [{ ...good, signedPreKey: { ...(good.signedPreKey as object), signature: signMessage(me, 'other') } }, 403, 'invalid_signature'],
+      [
+        {
+          ...good,
+          signedPreKey: { ...(good.signedPreKey as object), signature: signMessage(me, 'other') },
+        },
+        403,
+        'invalid_signature',
+      ],
     ];
     for (const [body, status, code, text] of cases) {
       await rejectsWith(upload(body, await solveFor(me.identityHash)), status, code, text);
@@ -251,7 +357,10 @@ describe('bad input (memory store): exact status/code, nothing changed', () => {
 
   it('upload: wrong-case hash is normalised, oversized body is 413', async () => {
     const me = generateIdentity();
-    const body = { ...buildBundle(me, { preKeys: 1 }), identity_hash: me.identityHash.toUpperCase() };
+    const body = {
+      ...buildBundle(me, { preKeys: 1 }),
+      identity_hash: me.identityHash.toUpperCase(),
+    };
     await upload(body, await solveFor(me.identityHash));
     assert.equal(await t.relay.store.prekeyCount(me.identityHash), 1);
     await rejectsWith(upload({ ...body, junk: 'x'.repeat(70_000) }), 413, 'payload_too_large');
@@ -265,9 +374,17 @@ describe('bad input (memory store): exact status/code, nothing changed', () => {
     await rejectsWith(client.request('GET', '/keys/random?count=3'), 401, 'pow_invalid');
     await unchanged();
     // Upper-case query hashes are normalised, and fetch works with hashes= too.
-    const upper = await client.request('GET', `/keys/fetch?hashes=${owner.identityHash.toUpperCase()}`);
+    const upper = await client.request(
+      'GET',
+      `/keys/fetch?hashes=${owner.identityHash.toUpperCase()}`,
+    );
     assert.equal(upper.identity_hash, owner.identityHash);
-    await t.relay.store.putBundle(owner.identityHash, JSON.stringify(upper), ['{"keyId":1,"publicKey":"x"}', '{"keyId":2,"publicKey":"y"}', '{"keyId":3,"publicKey":"z"}'], 60_000);
+    await t.relay.store.putBundle(
+      owner.identityHash,
+      JSON.stringify(upper),
+      ['{"keyId":1,"publicKey":"x"}', '{"keyId":2,"publicKey":"y"}', '{"keyId":3,"publicKey":"z"}'],
+      60_000,
+    );
   });
 
   it('nickname: format, key, signature and ownership errors', async () => {
@@ -275,26 +392,82 @@ describe('bad input (memory store): exact status/code, nothing changed', () => {
     const stranger = generateIdentity();
     const register = async (body: Record<string, unknown>) => {
       const nick = String(body.nickname);
-      const s = await client.solve({ type: 'nickname', nickname: nick, identity_hash: me.identityHash }, nick);
-      return client.request('POST', '/nickname/register', body, { 'x-pow-seed': s.seed, 'x-pow-nonce': s.nonce });
+      const s = await client.solve(
+        { type: 'nickname', nickname: nick, identity_hash: me.identityHash },
+        nick,
+      );
+      return client.request('POST', '/nickname/register', body, {
+        'x-pow-seed': s.seed,
+        'x-pow-nonce': s.nonce,
+      });
     };
     const base = { identity_hash: me.identityHash, identityKey: me.publicKey.toString('base64') };
     for (const nickname of ['ab', 'x'.repeat(33), 'bad name', 'émile', 'a.b', 42]) {
       // The format is checked before the PoW: no solution needed to get the 400.
-      await rejectsWith(client.request('POST', '/nickname/register', { ...base, nickname, signature: 'x' }), 400, 'invalid_nickname');
+      await rejectsWith(
+        client.request('POST', '/nickname/register', { ...base, nickname, signature: 'x' }),
+        400,
+        'invalid_nickname',
+      );
     }
-    await rejectsWith(register({ ...base, nickname: 'Mine_name_1', identityKey: stranger.publicKey.toString('base64'), signature: signMessage(stranger, 'Mine_name_1') }), 403, 'identity_mismatch', /mismatch/);
-    await rejectsWith(register({ ...base, nickname: 'Mine_name_1', signature: signMessage(stranger, 'Mine_name_1') }), 403, 'invalid_signature');
-    await rejectsWith(register({ ...base, nickname: 'Mine_name_1', signature: signMessage(me, 'Mine_name_2') }), 403, 'invalid_signature');
-    await rejectsWith(register({ ...base, nickname: 'Taken_Name_X', signature: signMessage(me, 'Taken_Name_X') }), 409, 'nickname_taken');
-    await rejectsWith(register({ ...base, nickname: 'taken_NAME_x', signature: signMessage(me, 'taken_NAME_x') }), 409, 'nickname_taken');
-    await rejectsWith(client.request('POST', '/nickname/register', { ...base, nickname: 'Mine_name_1', signature: signMessage(me, 'Mine_name_1') }), 401, 'pow_invalid');
+    await rejectsWith(
+      register({
+        ...base,
+        nickname: 'Mine_name_1',
+        identityKey: stranger.publicKey.toString('base64'),
+        signature: signMessage(stranger, 'Mine_name_1'),
+      }),
+      403,
+      'identity_mismatch',
+      /mismatch/,
+    );
+    await rejectsWith(
+      register({
+        ...base,
+        nickname: 'Mine_name_1',
+        signature: signMessage(stranger, 'Mine_name_1'),
+      }),
+      403,
+      'invalid_signature',
+    );
+    await rejectsWith(
+      register({ ...base, nickname: 'Mine_name_1', signature: signMessage(me, 'Mine_name_2') }),
+      403,
+      'invalid_signature',
+    );
+    await rejectsWith(
+      register({ ...base, nickname: 'Taken_Name_X', signature: signMessage(me, 'Taken_Name_X') }),
+      409,
+      'nickname_taken',
+    );
+    await rejectsWith(
+      register({ ...base, nickname: 'taken_NAME_x', signature: signMessage(me, 'taken_NAME_x') }),
+      409,
+      'nickname_taken',
+    );
+    await rejectsWith(
+      client.request('POST', '/nickname/register', {
+        ...base,
+        nickname: 'Mine_name_1',
+        signature: signMessage(me, 'Mine_name_1'),
+      }),
+      401,
+      'pow_invalid',
+    );
     assert.equal(await t.relay.store.lookupNickname('mine_name_1'), null);
     await rejectsWith(client.request('GET', '/nickname/lookup?nick=a'), 400, 'invalid_nickname');
     await unchanged();
     // Registering a second name releases the first.
-    await register({ ...base, nickname: 'First_name_1', signature: signMessage(me, 'First_name_1') });
-    await register({ ...base, nickname: 'Second_name_2', signature: signMessage(me, 'Second_name_2') });
+    await register({
+      ...base,
+      nickname: 'First_name_1',
+      signature: signMessage(me, 'First_name_1'),
+    });
+    await register({
+      ...base,
+      nickname: 'Second_name_2',
+      signature: signMessage(me, 'Second_name_2'),
+    });
     await rejectsWith(client.lookupNickname('First_name_1'), 404, 'not_found');
     assert.equal((await client.lookupNickname('second_name_2')).identity_hash, me.identityHash);
   });
@@ -302,26 +475,75 @@ describe('bad input (memory store): exact status/code, nothing changed', () => {
   it('burn: wrong key, wrong signature, empty key, replay', async () => {
     const h = owner.identityHash;
     const stranger = generateIdentity();
-    const burn = async (make: (seed: string) => Record<string, unknown>, reuse?: { seed: string; nonce: string }) => {
+    const burn = async (
+      make: (seed: string) => Record<string, unknown>,
+      reuse?: { seed: string; nonce: string },
+    ) => {
       const s = reuse ?? (await client.solve({ type: 'burn', identity_hash: h }, h));
-      await client.request('POST', '/account/burn', make(s.seed), { 'x-pow-seed': s.seed, 'x-pow-nonce': s.nonce }).catch((e) => {
-        throw Object.assign(e, { solution: s });
-      });
+      await client
+        .request('POST', '/account/burn', make(s.seed), {
+          'x-pow-seed': s.seed,
+          'x-pow-nonce': s.nonce,
+        })
+        .catch((e) => {
+          throw Object.assign(e, { solution: s });
+        });
       return s;
     };
     const key = owner.publicKey.toString('base64');
-    await rejectsWith(burn((seed) => ({ identity_hash: h, identityKey: stranger.publicKey.toString('base64'), signature: signMessage(stranger, `BURN:${h}:${seed}`) })), 403, 'identity_mismatch', /mismatch/);
-    await rejectsWith(burn((seed) => ({ identity_hash: h, identityKey: key, signature: signMessage(stranger, `BURN:${h}:${seed}`) })), 403, 'invalid_signature');
-    await rejectsWith(burn(() => ({ identity_hash: h, identityKey: key, signature: signMessage(owner, `BURN:${h}:${'0'.repeat(64)}`) })), 403, 'invalid_signature');
-    await rejectsWith(burn((seed) => ({ identity_hash: h, identityKey: '', signature: signMessage(owner, `BURN:${h}:${seed}`) })), 403, 'identity_mismatch');
-    await rejectsWith(burn(() => ({ identity_hash: h, identityKey: key })), 401, 'signature_missing');
+    await rejectsWith(
+      burn((seed) => ({
+        identity_hash: h,
+        identityKey: stranger.publicKey.toString('base64'),
+        signature: signMessage(stranger, `BURN:${h}:${seed}`),
+      })),
+      403,
+      'identity_mismatch',
+      /mismatch/,
+    );
+    await rejectsWith(
+      burn((seed) => ({
+        identity_hash: h,
+        identityKey: key,
+        signature: signMessage(stranger, `BURN:${h}:${seed}`),
+      })),
+      403,
+      'invalid_signature',
+    );
+    await rejectsWith(
+      burn(() => ({
+        identity_hash: h,
+        identityKey: key,
+        signature: signMessage(owner, `BURN:${h}:${'0'.repeat(64)}`),
+      })),
+      403,
+      'invalid_signature',
+    );
+    await rejectsWith(
+      burn((seed) => ({
+        identity_hash: h,
+        identityKey: '',
+        signature: signMessage(owner, `BURN:${h}:${seed}`),
+      })),
+      403,
+      'identity_mismatch',
+    );
+    await rejectsWith(
+      burn(() => ({ identity_hash: h, identityKey: key })),
+      401,
+      'signature_missing',
+    );
     await unchanged();
     // A captured valid request cannot be replayed: its seed is spent.
     const victim = generateIdentity();
     await client.uploadBundle(victim, { preKeys: 1 });
     const vh = victim.identityHash;
     const s = await client.solve({ type: 'burn', identity_hash: vh }, vh);
-    const body = { identity_hash: vh, identityKey: victim.publicKey.toString('base64'), signature: signMessage(victim, `BURN:${vh}:${s.seed}`) };
+    const body = {
+      identity_hash: vh,
+      identityKey: victim.publicKey.toString('base64'),
+      signature: signMessage(victim, `BURN:${vh}:${s.seed}`),
+    };
     const headers = { 'x-pow-seed': s.seed, 'x-pow-nonce': s.nonce };
     await client.request('POST', '/account/burn', body, headers);
     await client.uploadBundle(victim, { preKeys: 1 });
@@ -351,7 +573,10 @@ describe('rate limiting and jail', () => {
       assert.equal(jailed.status, 429);
       assert.equal(jailed.headers['retry-after'], '120');
       const still = await get();
-      assert.ok(Number(still.headers['retry-after']) > 100, 'jail keeps refusing with the remaining time');
+      assert.ok(
+        Number(still.headers['retry-after']) > 100,
+        'jail keeps refusing with the remaining time',
+      );
       // Another endpoint's bucket is not jailed, and /health is never limited.
       assert.equal((await t.request('/keys/fetch?user=' + 'a'.repeat(64))).status, 404);
       assert.equal((await t.request('/health')).status, 200);
@@ -364,7 +589,8 @@ describe('rate limiting and jail', () => {
     const t = await startTestRelay({ tls: false, limitGlobal: 3 });
     try {
       const statuses = [];
-      for (let i = 0; i < 4; i++) statuses.push((await t.request('/nope', { localAddress: '127.0.0.4' })).status);
+      for (let i = 0; i < 4; i++)
+        statuses.push((await t.request('/nope', { localAddress: '127.0.0.4' })).status);
       assert.deepEqual(statuses, [404, 404, 404, 429]);
       assert.equal((await t.request('/nope', { localAddress: '127.0.0.5' })).status, 404);
     } finally {

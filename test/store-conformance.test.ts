@@ -101,7 +101,11 @@ function redisBackend(
   };
 }
 
-function conformance(title: string, setup: () => Promise<Backend>, options = { inspectsKeys: false }): void {
+function conformance(
+  title: string,
+  setup: () => Promise<Backend>,
+  options = { inspectsKeys: false },
+): void {
   describe(title, () => {
     let backend: Backend;
     let store: Store;
@@ -623,12 +627,20 @@ function conformance(title: string, setup: () => Promise<Backend>, options = { i
 
 conformance('MemoryStore', async () => memoryBackend());
 
-conformance('RedisStore (single Redis)', async () => {
-  const server = await startRedisServer();
-  return redisBackend({ url: server.url }, [`127.0.0.1:${server.port}`], () => server.stop());
-}, { inspectsKeys: true });
+conformance(
+  'RedisStore (single Redis)',
+  async () => {
+    const server = await startRedisServer();
+    return redisBackend({ url: server.url }, [`127.0.0.1:${server.port}`], () => server.stop());
+  },
+  { inspectsKeys: true },
+);
 
-conformance('RedisStore (Redis Cluster, 3 masters)', async () => {
-  const cluster = await startRedisCluster(3);
-  return redisBackend({ cluster: cluster.nodes }, cluster.nodes, () => cluster.stop());
-}, { inspectsKeys: true });
+conformance(
+  'RedisStore (Redis Cluster, 3 masters)',
+  async () => {
+    const cluster = await startRedisCluster(3);
+    return redisBackend({ cluster: cluster.nodes }, cluster.nodes, () => cluster.stop());
+  },
+  { inspectsKeys: true },
+);

@@ -9,10 +9,22 @@ import { PADDED_SIZE } from '../src/normalize/padding.js';
 import { authedPeer, powAuthPayload, RawPeer } from './helpers/ws.js';
 import { startTestRelay, type TestRelay } from './helpers/relay.js';
 
-const FAST = { jitterMs: [0, 2] as [number, number], limitMsgSend: 5000, limitMsgReceive: 5000, limitWsFrames: 5000, powLimit: 10_000, limitGlobal: 10_000 };
+const FAST = {
+  jitterMs: [0, 2] as [number, number],
+  limitMsgSend: 5000,
+  limitMsgReceive: 5000,
+  limitWsFrames: 5000,
+  powLimit: 10_000,
+  limitGlobal: 10_000,
+};
 
 function assertAllPadded(peer: RawPeer): void {
-  for (const r of peer.received) assert.equal(r.length % PADDED_SIZE, 0, `frame of ${r.length} bytes: ${JSON.stringify(r.json)}`);
+  for (const r of peer.received)
+    assert.equal(
+      r.length % PADDED_SIZE,
+      0,
+      `frame of ${r.length} bytes: ${JSON.stringify(r.json)}`,
+    );
 }
 
 describe('WebSocket: before authentication', () => {
@@ -80,7 +92,10 @@ describe('WebSocket: before authentication', () => {
 
   it('declines permessage-deflate', async () => {
     const WebSocket = (await import('ws')).default;
-    const ws = new WebSocket(t.relay.url.replace('https', 'wss') + '/ws', { ca: t.relay.tls!.cert, perMessageDeflate: true });
+    const ws = new WebSocket(t.relay.url.replace('https', 'wss') + '/ws', {
+      ca: t.relay.tls!.cert,
+      perMessageDeflate: true,
+    });
     await new Promise((resolve) => ws.once('open', resolve));
     assert.equal(ws.extensions, '');
     ws.close();
@@ -113,13 +128,22 @@ describe('WebSocket: authentication', () => {
     assert.equal(success.keys_missing, true);
     assert.equal(success.prekeys, 0);
     assert.match(success.session_token, /^[A-Za-z0-9_-]{43}$/);
-    peer.send({ type: 'auth', payload: { identity_hash: me.identityHash, session_token: success.session_token } });
+    peer.send({
+      type: 'auth',
+      payload: { identity_hash: me.identityHash, session_token: success.session_token },
+    });
     assert.equal((await peer.next()).json.code, 'already_authenticated');
     await peer.close();
 
     await client.uploadBundle(me, { preKeys: 4 });
     const again = await RawPeer.open(t.relay);
-    again.send({ type: 'auth', payload: { identity_hash: me.identityHash.toUpperCase(), session_token: success.session_token } });
+    again.send({
+      type: 'auth',
+      payload: {
+        identity_hash: me.identityHash.toUpperCase(),
+        session_token: success.session_token,
+      },
+    });
     const second = (await again.next()).json;
     assert.equal(second.type, 'auth_success');
     assert.equal(second.keys_missing, false);
@@ -145,9 +169,18 @@ describe('WebSocket: authentication', () => {
     const good = await powAuthPayload(t.relay, me);
     await authFails({ ...good, nonce: 'x' });
     await authFails({ ...good, seed: 'ab'.repeat(32) });
-    await authFails({ ...good, signature: signMessage(other, `AUTH:${me.identityHash}:${good.seed}`) });
-    await authFails({ ...(await powAuthPayload(t.relay, me)), public_key: other.publicKey.toString('base64') }, /mismatch/);
-    await authFails({ ...(await powAuthPayload(t.relay, me)), signature: undefined, public_key: undefined }, /public_key/);
+    await authFails({
+      ...good,
+      signature: signMessage(other, `AUTH:${me.identityHash}:${good.seed}`),
+    });
+    await authFails(
+      { ...(await powAuthPayload(t.relay, me)), public_key: other.publicKey.toString('base64') },
+      /mismatch/,
+    );
+    await authFails(
+      { ...(await powAuthPayload(t.relay, me)), signature: undefined, public_key: undefined },
+      /public_key/,
+    );
     await authFails({ ...good, identity_hash: 'legacy_name' });
     await authFails({ ...good, identity_hash: me.identityHash.slice(1) });
     // A valid solution is spent by its first use, even when the auth then failed.
@@ -164,7 +197,10 @@ describe('WebSocket: authentication', () => {
     await authFails({ identity_hash: other.identityHash, session_token: success.session_token });
     await authFails({ identity_hash: me.identityHash, session_token: 'forged' });
     await new Promise((resolve) => setTimeout(resolve, 2200));
-    await authFails({ identity_hash: me.identityHash, session_token: success.session_token }, /expired/);
+    await authFails(
+      { identity_hash: me.identityHash, session_token: success.session_token },
+      /expired/,
+    );
   });
 
   it('keeps one live session per identity: the older one gets session_replaced', async () => {
@@ -198,9 +234,16 @@ describe('WebSocket: relaying and bad input', () => {
     assert.equal(msg.envelope, 'sealed-1');
     assert.deepEqual(Object.keys(msg).sort(), ['envelope', 'id', 'type']);
     const status = await a.peer.nextOfType('delivery_status');
-    assert.deepEqual(status, { type: 'delivery_status', id: 'c-1', target: bob.identityHash, status: 'delivered' });
+    assert.deepEqual(status, {
+      type: 'delivery_status',
+      id: 'c-1',
+      target: bob.identityHash,
+      status: 'delivered',
+    });
 
-    a.peer.send(Buffer.concat([Buffer.from(bob.identityHash.toUpperCase()), Buffer.from('raw-bytes')]));
+    a.peer.send(
+      Buffer.concat([Buffer.from(bob.identityHash.toUpperCase()), Buffer.from('raw-bytes')]),
+    );
     const bin = await b.peer.next((r) => r.binary !== undefined);
     assert.equal(bin.length, PADDED_SIZE);
     assert.equal(bin.binary!.subarray(0, 9).toString(), 'raw-bytes');
@@ -211,14 +254,38 @@ describe('WebSocket: relaying and bad input', () => {
     const vol = await b.peer.next((r) => r.binary !== undefined);
     assert.equal(vol.binary!.subarray(0, 6).toString(), 'typing');
 
-    a.peer.send({ type: 'group_multicast', id: 'g-1', targets: [{ to: bob.identityHash, body: { x: 1 }, msg_type: 'group' }, { to: carol.identityHash, body: 'offline' }] });
+    a.peer.send({
+      type: 'group_multicast',
+      id: 'g-1',
+      targets: [
+        { to: bob.identityHash, body: { x: 1 }, msg_type: 'group' },
+        { to: carol.identityHash, body: 'offline' },
+      ],
+    });
     const sealed = await b.peer.nextOfType('sealed_message');
     assert.deepEqual(sealed.body, { x: 1 });
     assert.equal(sealed.msg_type, 'group');
-    const statuses = [await a.peer.nextOfType('delivery_status'), await a.peer.nextOfType('delivery_status')];
-    assert.deepEqual(statuses.map((s) => `${s.target === carol.identityHash ? 'carol' : 'bob'}:${s.status}`).sort(), ['bob:delivered', 'carol:queued']);
+    const statuses = [
+      await a.peer.nextOfType('delivery_status'),
+      await a.peer.nextOfType('delivery_status'),
+    ];
+    assert.deepEqual(
+      statuses
+        .map((s) => `${s.target === carol.identityHash ? 'carol' : 'bob'}:${s.status}`)
+        .sort(),
+      ['bob:delivered', 'carol:queued'],
+    );
 
-    a.peer.send({ type: 'chat', to: bob.identityHash, body: 'hi', from: alice.identityHash, sender: 'alice', fragmentId: 'f', index: 0, total: 1 });
+    a.peer.send({
+      type: 'chat',
+      to: bob.identityHash,
+      body: 'hi',
+      from: alice.identityHash,
+      sender: 'alice',
+      fragmentId: 'f',
+      index: 0,
+      total: 1,
+    });
     const chat = await b.peer.nextOfType('chat');
     assert.deepEqual(chat, { type: 'chat', fragmentId: 'f', index: 0, total: 1, body: 'hi' });
 
@@ -255,13 +322,31 @@ describe('WebSocket: relaying and bad input', () => {
       if (message) assert.match(e.message, message);
     };
     await expectStatus({ type: 'relay', to: 'xyz', envelope: 'e', id: '1' }, 'invalid_recipient');
-    await expectStatus({ type: 'relay', to: nobody.identityHash.slice(2), envelope: 'e' }, 'invalid_recipient');
-    await expectStatus({ type: 'relay', to: nobody.identityHash, envelope: 'x'.repeat(256 * 1024 + 1) }, 'too_large');
+    await expectStatus(
+      { type: 'relay', to: nobody.identityHash.slice(2), envelope: 'e' },
+      'invalid_recipient',
+    );
+    await expectStatus(
+      { type: 'relay', to: nobody.identityHash, envelope: 'x'.repeat(256 * 1024 + 1) },
+      'too_large',
+    );
     await expectError({ type: 'relay', to: nobody.identityHash, envelope: 42 }, 'invalid_message');
-    await expectError({ type: 'relay', to: nobody.identityHash, envelope: 'e', id: 'x'.repeat(65) }, 'invalid_message');
+    await expectError(
+      { type: 'relay', to: nobody.identityHash, envelope: 'e', id: 'x'.repeat(65) },
+      'invalid_message',
+    );
     await expectError(Buffer.alloc(64, 0x61), 'invalid_message');
-    await expectError({ type: 'group_multicast', targets: Array.from({ length: 101 }, () => ({ to: nobody.identityHash, body: 'b' })) }, 'invalid_message');
-    await expectError({ type: 'group_multicast', targets: [{ to: 'bad', body: 'b' }] }, 'invalid_message');
+    await expectError(
+      {
+        type: 'group_multicast',
+        targets: Array.from({ length: 101 }, () => ({ to: nobody.identityHash, body: 'b' })),
+      },
+      'invalid_message',
+    );
+    await expectError(
+      { type: 'group_multicast', targets: [{ to: 'bad', body: 'b' }] },
+      'invalid_message',
+    );
     await expectError({ type: 'frobnicate' }, 'invalid_message');
     await expectError({ type: 'ack', ids: 'nope' }, 'invalid_message');
     await expectError({ type: 'subscribe_alias', payload: { alias: 'a' } }, 'invalid_message');
@@ -273,12 +358,19 @@ describe('WebSocket: relaying and bad input', () => {
     const alice = generateIdentity();
     const dave = generateIdentity();
     const a = await authedPeer(t.relay, alice);
-    for (let i = 0; i < 4; i++) a.peer.send({ type: 'relay', to: dave.identityHash, envelope: `m${i}`, id: `q${i}` });
+    for (let i = 0; i < 4; i++)
+      a.peer.send({ type: 'relay', to: dave.identityHash, envelope: `m${i}`, id: `q${i}` });
     const statuses = [];
     for (let i = 0; i < 4; i++) statuses.push(await a.peer.nextOfType('delivery_status'));
-    assert.deepEqual(statuses.map((s) => `${s.id}:${s.status}:${s.reason ?? ''}`), ['q0:queued:', 'q1:queued:', 'q2:queued:', 'q3:rejected:mailbox_full']);
+    assert.deepEqual(
+      statuses.map((s) => `${s.id}:${s.status}:${s.reason ?? ''}`),
+      ['q0:queued:', 'q1:queued:', 'q2:queued:', 'q3:rejected:mailbox_full'],
+    );
     const queue = await t.relay.store.queued(dave.identityHash);
-    assert.deepEqual(queue.map((q) => JSON.parse(q.payload).envelope), ['m0', 'm1', 'm2']);
+    assert.deepEqual(
+      queue.map((q) => JSON.parse(q.payload).envelope),
+      ['m0', 'm1', 'm2'],
+    );
     // An ack of unknown ids changes nothing.
     const d = await authedPeer(t.relay, dave, { acks: true });
     for (let i = 0; i < 3; i++) await d.peer.nextOfType('queued_message');
@@ -335,7 +427,9 @@ describe('WebSocket: rate limits', () => {
       const statuses = [];
       for (let i = 0; i < 12; i++) statuses.push(await a.peer.nextOfType('delivery_status'));
       assert.equal(statuses.filter((s) => s.status === 'queued').length, 2);
-      assert.ok(statuses.filter((s) => s.reason === 'rate_limited').every((s) => s.retry_after <= 10));
+      assert.ok(
+        statuses.filter((s) => s.reason === 'rate_limited').every((s) => s.retry_after <= 10),
+      );
       // Another sender can still reach the recipient once the bucket refills (no jail).
       await new Promise((resolve) => setTimeout(resolve, 5100));
       const b = await authedPeer(t.relay, generateIdentity());
@@ -364,7 +458,10 @@ describe('WebSocket: compat v1', () => {
     const peer = await RawPeer.open(t.relay);
     peer.send({ type: 'ping', timestamp: 1234 });
     assert.deepEqual((await peer.next()).json, { type: 'pong', timestamp: 1234 });
-    peer.send({ type: 'auth', payload: { identity_hash: 'old_client-1', ...(await solve('old_client-1')) } });
+    peer.send({
+      type: 'auth',
+      payload: { identity_hash: 'old_client-1', ...(await solve('old_client-1')) },
+    });
     assert.equal((await peer.next()).json.type, 'auth_success');
 
     const solutions = await Promise.all(Array.from({ length: 51 }, (_, i) => solve(`alias_${i}`)));
@@ -379,7 +476,10 @@ describe('WebSocket: compat v1', () => {
 
     // A message to an alias reaches the socket.
     const sender = await RawPeer.open(t.relay);
-    sender.send({ type: 'auth', payload: { identity_hash: 'sender_x', ...(await solve('sender_x')) } });
+    sender.send({
+      type: 'auth',
+      payload: { identity_hash: 'sender_x', ...(await solve('sender_x')) },
+    });
     await sender.next();
     sender.send({ type: 'relay', to: 'alias_7', envelope: 'to-alias', id: 'a7' });
     assert.equal((await peer.nextOfType('msg')).envelope, 'to-alias');

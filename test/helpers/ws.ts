@@ -23,7 +23,9 @@ export class RawPeer {
 
   constructor(readonly ws: WebSocket) {
     ws.on('message', (data: Buffer, isBinary) => {
-      const r: Received = isBinary ? { binary: data, length: data.length } : { json: JSON.parse(data.toString('utf8')), length: data.length };
+      const r: Received = isBinary
+        ? { binary: data, length: data.length }
+        : { json: JSON.parse(data.toString('utf8')), length: data.length };
       this.received.push(r);
       this.waiters = this.waiters.filter((w) => {
         if (!w.match(r)) return true;
@@ -31,12 +33,22 @@ export class RawPeer {
         return false;
       });
     });
-    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
   }
 
-  static async open(relay: Relay, options: { path?: string; headers?: Record<string, string>; localAddress?: string } = {}): Promise<RawPeer> {
+  static async open(
+    relay: Relay,
+    options: { path?: string; headers?: Record<string, string>; localAddress?: string } = {},
+  ): Promise<RawPeer> {
     const url = relay.url.replace(/^http/, 'ws') + (options.path ?? '/ws');
-    const ws = new WebSocket(url, { ca: relay.tls?.cert, perMessageDeflate: false, headers: options.headers, localAddress: options.localAddress });
+    const ws = new WebSocket(url, {
+      ca: relay.tls?.cert,
+      perMessageDeflate: false,
+      headers: options.headers,
+      localAddress: options.localAddress,
+    });
     const peer = new RawPeer(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
@@ -46,12 +58,14 @@ export class RawPeer {
   }
 
   send(frame: Json): void {
-    this.ws.send(typeof frame === 'string' || Buffer.isBuffer(frame) ? frame : JSON.stringify(frame));
+    this.ws.send(
+      typeof frame === 'string' || Buffer.isBuffer(frame) ? frame : JSON.stringify(frame),
+    );
   }
 
   /** The next frame (after those already taken by next()) matching `match`. */
   next(match: (r: Received) => boolean = () => true, timeoutMs = 10_000): Promise<Received> {
-    for (; this.cursor < this.received.length; ) {
+    for (; this.cursor < this.received.length;) {
       const r = this.received[this.cursor++]!;
       if (match(r)) return Promise.resolve(r);
     }
@@ -79,7 +93,11 @@ export class RawPeer {
 }
 
 /** Auth payload by PoW + signature (PROTOCOL.md §4.2). */
-export async function powAuthPayload(relay: Relay, identity: Identity, extra: Record<string, unknown> = {}): Promise<Json> {
+export async function powAuthPayload(
+  relay: Relay,
+  identity: Identity,
+  extra: Record<string, unknown> = {},
+): Promise<Json> {
   const client = new RelayClient({ url: relay.url, ca: relay.tls?.cert });
   const h = identity.identityHash;
   const { seed, difficulty } = await client.challenge({ type: 'auth', identity_hash: h });
@@ -96,11 +114,16 @@ export async function powAuthPayload(relay: Relay, identity: Identity, extra: Re
 }
 
 /** Opens a socket and authenticates it; returns the peer and its auth_success frame. */
-export async function authedPeer(relay: Relay, identity: Identity, extra: Record<string, unknown> = {}): Promise<{ peer: RawPeer; success: Json }> {
+export async function authedPeer(
+  relay: Relay,
+  identity: Identity,
+  extra: Record<string, unknown> = {},
+): Promise<{ peer: RawPeer; success: Json }> {
   const payload = await powAuthPayload(relay, identity, extra);
   const peer = await RawPeer.open(relay);
   peer.send({ type: 'auth', payload });
   const first = await peer.next();
-  if (first.json?.type !== 'auth_success') throw new Error(`auth failed: ${JSON.stringify(first.json)}`);
+  if (first.json?.type !== 'auth_success')
+    throw new Error(`auth failed: ${JSON.stringify(first.json)}`);
   return { peer, success: first.json };
 }
