@@ -114,7 +114,11 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
   const app = buildHttpApp(ctx, server, [registerIdentityRoutes]);
   const ws = new WebSocketLayer(ctx, server);
   await ws.start();
-  await app.listen({ port: config.port, host: config.addr });
+  await app.listen({
+    port: config.port,
+    host: config.addr,
+    listenTextResolver: (address) => `Listening at ${tls ? address.replace(/^http:/, 'https:') : address}`,
+  });
   const port = (server.address() as AddressInfo).port;
   const host =
     config.addr === '0.0.0.0'

@@ -9,7 +9,7 @@ import { RelayClient } from '../src/client/rest-client.js';
 import { RelaySession, type RelayErrorFrame } from '../src/client/ws-client.js';
 import { createLogger } from '../src/log.js';
 import { RedisStore } from '../src/store/redis/redis-store.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
+import { startRedisCluster, startRedisServer, type TestRedisCluster, type TestRedisServer } from './helpers/redis-server.js';
 import { logCapture, startTestRelay, type TestRelay } from './helpers/relay.js';
 
 const LIMITS = {
@@ -161,5 +161,52 @@ describe('two instances on one Redis', () => {
       errors.map((e) => e.code),
       ['account_burned'],
     );
+  });
+});
+
+describe('two instances on a Redis Cluster', () => {
+  let cluster: TestRedisCluster;
+  let a: TestRelay;
+  let b: TestRelay;
+  const newStore = () =>
+    new RedisStore({ cluster: cluster.nodes, requireVolatile: false, logger: createLogger('silent', logCapture().stream) });
+
+  before(async () => {
+    cluster = await startRedisCluster(3);
+    a = await startTestRelay(LIMITS, { store: newStore() });
+    b = await startTestRelay(LIMITS, { store: newStore() });
+  });
+  after(async () => {
+    await Promise.all([a.close(), b.close()]);
+    await cluster.stop();
+  });
+
+  it('routes live and queued messages across instances, and burns everything', async () => {
+    const alice = generateIdentity();
+    const bob = generateIdentity();
+    const rest = new RelayClient({ url: a.relay.url, ca: a.relay.tls!.cert });
+    await rest.uploadBundle(bob, { preKeys: 2 });
+    await rest.registerNickname(bob, 'bob_on_cluster');
+    const sender = new RelaySession({ url: a.relay.url, ca: a.relay.tls!.cert, identity: alice });
+    await sender.connect();
+    assert.equal((await sender.send(bob.identityHash, 'while offline')).status, 'queued');
+
+    const receiver = new RelaySession({ url: b.relay.url, ca: b.relay.tls!.cert, identity: bob, acks: true });
+    const got: string[] = [];
+    receiver.on('queued', (q) => got.push(String(q.payload.envelope)));
+    receiver.on('message', (m) => got.push(m.envelope));
+    await receiver.connect();
+    assert.equal((await sender.send(bob.identityHash, 'live')).status, 'delivered');
+    for (let i = 0; i < 100 && got.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(got, ['while offline', 'live']);
+
+    const closed = new Promise<{ code: number }>((resolve) => receiver.once('close', resolve));
+    await rest.burn(bob);
+    assert.equal((await closed).code, 4003);
+    const lookup = await rest.lookupNickname('bob_on_cluster').catch((e: { status: number }) => e.status);
+    assert.equal(lookup, 404);
+    assert.equal(await a.relay.store.prekeyCount(bob.identityHash), null);
+    assert.ok(!(await rest.randomHashes(10)).includes(bob.identityHash));
+    await Promise.all([sender.close(), receiver.close()]);
   });
 });
