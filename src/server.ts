@@ -117,7 +117,8 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
   await app.listen({
     port: config.port,
     host: config.addr,
-    listenTextResolver: (address) => `Listening at ${tls ? address.replace(/^http:/, 'https:') : address}`,
+    listenTextResolver: (address) =>
+      `Listening at ${tls ? address.replace(/^http:/, 'https:') : address}`,
   });
   const port = (server.address() as AddressInfo).port;
   const host =

@@ -9,7 +9,12 @@ import { RelayClient } from '../src/client/rest-client.js';
 import { RelaySession, type RelayErrorFrame } from '../src/client/ws-client.js';
 import { createLogger } from '../src/log.js';
 import { RedisStore } from '../src/store/redis/redis-store.js';
-import { startRedisCluster, startRedisServer, type TestRedisCluster, type TestRedisServer } from './helpers/redis-server.js';
+import {
+  startRedisCluster,
+  startRedisServer,
+  type TestRedisCluster,
+  type TestRedisServer,
+} from './helpers/redis-server.js';
 import { logCapture, startTestRelay, type TestRelay } from './helpers/relay.js';
 
 const LIMITS = {
@@ -169,7 +174,11 @@ describe('two instances on a Redis Cluster', () => {
   let a: TestRelay;
   let b: TestRelay;
   const newStore = () =>
-    new RedisStore({ cluster: cluster.nodes, requireVolatile: false, logger: createLogger('silent', logCapture().stream) });
+    new RedisStore({
+      cluster: cluster.nodes,
+      requireVolatile: false,
+      logger: createLogger('silent', logCapture().stream),
+    });
 
   before(async () => {
     cluster = await startRedisCluster(3);
@@ -191,19 +200,27 @@ describe('two instances on a Redis Cluster', () => {
     await sender.connect();
     assert.equal((await sender.send(bob.identityHash, 'while offline')).status, 'queued');
 
-    const receiver = new RelaySession({ url: b.relay.url, ca: b.relay.tls!.cert, identity: bob, acks: true });
+    const receiver = new RelaySession({
+      url: b.relay.url,
+      ca: b.relay.tls!.cert,
+      identity: bob,
+      acks: true,
+    });
     const got: string[] = [];
     receiver.on('queued', (q) => got.push(String(q.payload.envelope)));
     receiver.on('message', (m) => got.push(m.envelope));
     await receiver.connect();
     assert.equal((await sender.send(bob.identityHash, 'live')).status, 'delivered');
-    for (let i = 0; i < 100 && got.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    for (let i = 0; i < 100 && got.length < 2; i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
     assert.deepEqual(got, ['while offline', 'live']);
 
     const closed = new Promise<{ code: number }>((resolve) => receiver.once('close', resolve));
     await rest.burn(bob);
     assert.equal((await closed).code, 4003);
-    const lookup = await rest.lookupNickname('bob_on_cluster').catch((e: { status: number }) => e.status);
+    const lookup = await rest
+      .lookupNickname('bob_on_cluster')
+      .catch((e: { status: number }) => e.status);
     assert.equal(lookup, 404);
     assert.equal(await a.relay.store.prekeyCount(bob.identityHash), null);
     assert.ok(!(await rest.randomHashes(10)).includes(bob.identityHash));
