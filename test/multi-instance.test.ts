@@ -15,6 +15,7 @@ import {
   type TestRedisCluster,
   type TestRedisServer,
 } from './helpers/redis-server.js';
+import { quietRedisStore } from './helpers/backends.js';
 import { logCapture, startTestRelay, type TestRelay } from './helpers/relay.js';
 
 const LIMITS = {
@@ -43,12 +44,7 @@ describe('two instances on one Redis', () => {
     sessions.push(s);
     return s;
   };
-  const newStore = () =>
-    new RedisStore({
-      url: redis.url,
-      requireVolatile: false,
-      logger: createLogger('silent', logCapture().stream),
-    });
+  const newStore = () => quietRedisStore(redis.url);
 
   before(async () => {
     redis = await startRedisServer();

@@ -4,12 +4,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { generateIdentity, type Identity } from '../src/client/identity.js';
 import { RelaySession, type RelaySessionOptions } from '../src/client/ws-client.js';
-import { createLogger } from '../src/log.js';
-import { MemoryStore } from '../src/store/memory/memory-store.js';
-import { RedisStore } from '../src/store/redis/redis-store.js';
-import type { Store } from '../src/store/store.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { logCapture, startTestRelay, type TestRelay } from './helpers/relay.js';
+import { storeBackends, quietRedisStore } from './helpers/backends.js';
+import { startTestRelay, type TestRelay } from './helpers/relay.js';
 
 const LIMITS = {
   powLimit: 10_000,
@@ -46,28 +43,7 @@ function until(
   });
 }
 
-interface Backend {
-  name: string;
-  store(): Promise<Store>;
-  redis?: TestRedisServer;
-}
-
-const backends: Backend[] = [
-  { name: 'memory', store: async () => new MemoryStore() },
-  {
-    name: 'redis',
-    async store() {
-      this.redis = await startRedisServer();
-      return new RedisStore({
-        url: this.redis.url,
-        requireVolatile: false,
-        logger: createLogger('silent', logCapture().stream),
-      });
-    },
-  },
-];
-
-for (const backend of backends) {
+for (const backend of storeBackends()) {
   describe(`relay end to end over TLS (${backend.name} store)`, () => {
     let t: TestRelay;
     const sessions: RelaySession[] = [];
@@ -191,16 +167,7 @@ describe('frames waiting in the outbox when a socket closes', () => {
   after(() => redis.stop());
 
   const slowRelay = () =>
-    startTestRelay(
-      { ...LIMITS, jitterMs: [800, 1000] },
-      {
-        store: new RedisStore({
-          url: redis.url,
-          requireVolatile: false,
-          logger: createLogger('silent', logCapture().stream),
-        }),
-      },
-    );
+    startTestRelay({ ...LIMITS, jitterMs: [800, 1000] }, { store: quietRedisStore(redis.url) });
 
   it('go back to the offline queue when the client goes, and the sender hears queued', async () => {
     const t = await slowRelay();

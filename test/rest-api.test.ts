@@ -4,12 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import { RelayClientError } from '../src/client/errors.js';
 import { buildBundle, generateIdentity, signMessage } from '../src/client/identity.js';
 import { RelayClient } from '../src/client/rest-client.js';
-import { MemoryStore } from '../src/store/memory/memory-store.js';
-import { RedisStore } from '../src/store/redis/redis-store.js';
-import type { Store } from '../src/store/store.js';
-import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { logCapture, startTestRelay, type TestRelay } from './helpers/relay.js';
-import { createLogger } from '../src/log.js';
+import { storeBackends } from './helpers/backends.js';
+import { startTestRelay, type TestRelay } from './helpers/relay.js';
 import { redisKeysContaining } from './helpers/redis-keys.js';
 
 const GENEROUS = {
@@ -40,28 +36,7 @@ async function rejectsWith(
   return err;
 }
 
-interface Backend {
-  name: string;
-  store(): Promise<Store>;
-  redis?: TestRedisServer;
-}
-
-const backends: Backend[] = [
-  { name: 'memory', store: async () => new MemoryStore() },
-  {
-    name: 'redis',
-    async store() {
-      this.redis = await startRedisServer();
-      return new RedisStore({
-        url: this.redis.url,
-        requireVolatile: false,
-        logger: createLogger('silent', logCapture().stream),
-      });
-    },
-  },
-];
-
-for (const backend of backends) {
+for (const backend of storeBackends()) {
   describe(`REST flow over TLS (${backend.name} store)`, () => {
     let t: TestRelay;
     let client: RelayClient;
