@@ -21,7 +21,10 @@ export type LiveFrame =
 /** A message riding in a session's outbox, so it can be recovered if it is never written. */
 export interface Carried {
   recipient: string;
-  item: QueuedItem;
+  /** The message id (stable across live and queued delivery). */
+  id: string;
+  /** Its offline-queue form, made only when it has to be queued. */
+  payload: () => string;
   /** Already in the recipient's offline queue (remote delivery or queue drain). */
   inQueue: boolean;
   notify?: Notify;
@@ -42,8 +45,8 @@ export interface Endpoint {
 export interface OutboundMessage {
   id: string;
   frame: LiveFrame;
-  /** What goes to the offline queue (JSON text), or null for live-only (volatile) frames. */
-  queued: string | null;
+  /** Makes what goes to the offline queue (JSON text); null for live-only (volatile) frames. */
+  queued: (() => string) | null;
 }
 
 interface LocalEntry {
@@ -159,7 +162,12 @@ export class Router {
               payload: JSON.parse(item.payload) as unknown,
             },
           };
-          entry.endpoint.push(frame, { recipient: address, item, inQueue: true });
+          entry.endpoint.push(frame, {
+            recipient: address,
+            id: item.id,
+            payload: () => item.payload,
+            inQueue: true,
+          });
           this.metrics.queueDrained.inc();
         }
       } while (entry.redrain);
@@ -178,11 +186,12 @@ export class Router {
 
   /** Routes a message to `recipient`; `notify` receives the sender's delivery status. */
   async send(recipient: string, message: OutboundMessage, notify?: Notify): Promise<void> {
-    const item: QueuedItem = { id: message.id, payload: message.queued ?? '' };
     const entry = this.local.get(recipient);
     if (entry) {
       const carried =
-        message.queued === null ? undefined : { recipient, item, inQueue: false, notify };
+        message.queued === null
+          ? undefined
+          : { recipient, id: message.id, payload: message.queued, inQueue: false, notify };
       if (entry.draining) entry.held.push({ frame: message.frame, carried });
       else this.pushTo(entry, message.frame, carried);
       return;
@@ -191,6 +200,7 @@ export class Router {
       await this.publish(recipient, { k: 'v', f: toWire(message.frame) });
       return;
     }
+    const item: QueuedItem = { id: message.id, payload: message.queued() };
     if (!(await this.store.enqueue(recipient, item, this.limits))) {
       this.metrics.messages.inc({ outcome: 'rejected' });
       notify?.('rejected', 'mailbox_full');
@@ -212,7 +222,7 @@ export class Router {
 
   /** A carried frame was written to its socket. */
   written(endpoint: Endpoint, carried: Carried): void {
-    if (carried.inQueue && !endpoint.acks) this.removeQueued(carried.recipient, [carried.item.id]);
+    if (carried.inQueue && !endpoint.acks) this.removeQueued(carried.recipient, [carried.id]);
     this.metrics.messages.inc({ outcome: 'delivered' });
     carried.notify?.('delivered');
   }
@@ -230,7 +240,8 @@ export class Router {
         continue;
       }
       try {
-        const stored = await this.store.enqueue(carried.recipient, carried.item, this.limits);
+        const item = { id: carried.id, payload: carried.payload() };
+        const stored = await this.store.enqueue(carried.recipient, item, this.limits);
         if (stored) touched.add(carried.recipient);
         this.metrics.messages.inc({ outcome: stored ? 'queued' : 'rejected' });
         carried.notify?.(stored ? 'queued' : 'rejected', stored ? undefined : 'mailbox_full');
@@ -260,7 +271,7 @@ export class Router {
   }
 
   private pushTo(entry: LocalEntry, frame: LiveFrame, carried?: Carried): void {
-    if (carried && entry.endpoint.hasSent(carried.item.id)) {
+    if (carried && entry.endpoint.hasSent(carried.id)) {
       carried.notify?.('delivered');
       return;
     }
@@ -334,7 +345,8 @@ export class Router {
         // Already in the queue: the live write removes it (or the client's ack does).
         const carried: Carried = {
           recipient: address,
-          item: { id: message.id, payload: '' },
+          id: message.id,
+          payload: () => '',
           inQueue: true,
           notify,
         };

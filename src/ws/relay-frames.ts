@@ -111,7 +111,8 @@ async function route(
   frame: LiveFrame,
   id: string,
 ): Promise<void> {
-  const queued =
+  // The offline form is only made if the message has to be queued.
+  const queued = () =>
     frame.kind === 'json'
       ? JSON.stringify(frame.value)
       : JSON.stringify({ type: 'binary_payload', data_hex: frame.data.toString('hex') });

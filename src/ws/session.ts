@@ -78,7 +78,7 @@ export class Session implements Endpoint {
       if (carried) void this.deps.router.undelivered([carried]);
       return;
     }
-    if (carried) this.remember(carried.item.id);
+    if (carried) this.remember(carried.id);
     this.outbox.enqueue({
       data: frame.kind === 'json' ? padJson(frame.value) : padBinary(frame.data),
       binary: frame.kind === 'binary',
