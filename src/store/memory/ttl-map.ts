@@ -33,7 +33,11 @@ export class TtlMap<V> {
   }
 
   set(key: string, value: V, ttlMs: number): void {
-    this.entries.set(key, { value, expiresAt: this.now() + ttlMs });
+    const entry = this.entries.get(key);
+    if (entry) {
+      entry.value = value;
+      entry.expiresAt = this.now() + ttlMs;
+    } else this.entries.set(key, { value, expiresAt: this.now() + ttlMs });
   }
 
   /** Extends (or shortens) the life of an existing entry. */
