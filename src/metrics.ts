@@ -66,12 +66,6 @@ export class Metrics {
     help: 'Offline queue items delivered on reconnect',
     registers: [this.registry],
   });
-  readonly deliveryLatency = new Histogram({
-    name: 'entropy_delivery_latency_seconds',
-    help: 'Time from accepting a message to writing it to the recipient socket (jitter included)',
-    buckets: [0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 5],
-    registers: [this.registry],
-  });
 
   readonly deliveryJitter = new Histogram({
     name: 'entropy_delivery_jitter_seconds',

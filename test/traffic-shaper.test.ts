@@ -302,10 +302,11 @@ describe('TrafficShaper (fake clock)', () => {
     assert.equal(dummy.binary, false);
 
     clock.advance(1000);
-    // One per interval while now - lastReal <= 300: ticks at +50 … +300.
+    // One per interval while now - lastReal <= 300. Ticks come every interval/10, each visiting
+    // one tenth of the sessions: this shaper's first outbox is visited at +10, +60, … +260.
     assert.deepEqual(
       sink.writes.map((w) => w.at - start),
-      [50, 100, 150, 200, 250, 300],
+      [10, 60, 110, 160, 210, 260],
     );
     assert.equal(shaper.pacingOutboxes, 0);
     assert.equal(clock.liveIntervals, 0, 'the pacing interval stops when nobody is active');
@@ -319,6 +320,23 @@ describe('TrafficShaper (fake clock)', () => {
     assert.equal(sink.writes.length, 7);
     outbox.close();
     assert.equal(shaper.pacingOutboxes, 0);
+  });
+
+  it('spreads the dummies of many sessions over the interval', () => {
+    const clock = new FakeClock();
+    const shaper = fakeShaper(clock);
+    const sink = new FakeSink(clock.now);
+    const outboxes = Array.from({ length: 100 }, () => shaper.attach(sink));
+    for (const outbox of outboxes) {
+      outbox.enablePacing();
+      outbox.noteInboundReal();
+    }
+    const start = clock.t;
+    clock.advance(50);
+    assert.equal(sink.writes.length, 100, 'one dummy per session per interval');
+    const times = new Set(sink.writes.map((w) => w.at - start));
+    assert.equal(times.size, 10, `dummies left at ${[...times].join(', ')}`);
+    for (const outbox of outboxes) outbox.close();
   });
 
   it('sends no dummies while real frames are written every interval', () => {
@@ -366,20 +384,20 @@ describe('TrafficShaper (fake clock)', () => {
     outbox.enablePacing();
     outbox.noteInboundReal();
     const start = clock.t;
-    clock.advance(30);
-    outbox.enqueue(frame(0, true)); // due +75, still waiting at the +50 tick
-    clock.advance(20); // tick at +50: the dummy queues behind frame 0
+    clock.advance(5);
+    outbox.enqueue(frame(0, true)); // due +50, still waiting at the pacing visit at +10
+    clock.advance(5); // +10: the dummy queues behind frame 0
     assert.equal(sink.writes.length, 0);
-    clock.advance(25); // +75
+    clock.advance(40); // +50
     assert.deepEqual(sink.types(), ['msg', 'dummy_pacing']);
     assert.deepEqual(
       sink.writes.map((w) => w.at - start),
-      [75, 75],
+      [50, 50],
     );
-    outbox.enqueue(frame(1, true)); // +75 + 20
+    outbox.enqueue(frame(1, true)); // +50 + 20
     clock.advance(20);
     assert.deepEqual(sink.types(), ['msg', 'dummy_pacing', 'msg']);
-    assert.equal(sink.writes[2]!.at - start, 95);
+    assert.equal(sink.writes[2]!.at - start, 70);
     outbox.close();
   });
 

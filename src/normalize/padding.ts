@@ -26,14 +26,26 @@ export function paddedLength(length: number): number {
   return Math.max(PADDED_SIZE, Math.ceil(length / PADDED_SIZE) * PADDED_SIZE);
 }
 
+// One random byte picks four whitespace bytes at once: 256 precomputed 4-byte words.
+const QUADS = Buffer.alloc(256 * 4);
+for (let byte = 0; byte < 256; byte++) {
+  for (let i = 0; i < 4; i++) QUADS[byte * 4 + i] = WHITESPACE[(byte >> (i * 2)) & 3]!;
+}
+
 /** Writes CSPRNG-chosen JSON whitespace into target[start..end). */
 function fillWhitespace(target: Buffer, start: number, end: number): void {
   const count = end - start;
   const random = randomBlock(Math.ceil(count / 4));
-  for (let i = 0; i < count; i++) {
-    const byte = random[i >> 2]!;
-    target[start + i] = WHITESPACE[(byte >> ((i & 3) * 2)) & 3]!;
+  let at = start;
+  let i = 0;
+  for (; at + 4 <= end; i++, at += 4) {
+    const quad = random[i]! * 4;
+    target[at] = QUADS[quad]!;
+    target[at + 1] = QUADS[quad + 1]!;
+    target[at + 2] = QUADS[quad + 2]!;
+    target[at + 3] = QUADS[quad + 3]!;
   }
+  if (at < end) for (let quad = random[i]! * 4; at < end; at++, quad++) target[at] = QUADS[quad]!;
 }
 
 /** Compact JSON of `value`, followed by random whitespace up to the padded length. */

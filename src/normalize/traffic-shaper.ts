@@ -68,6 +68,8 @@ const OPEN = 1;
 const TEXT_OPTIONS = Object.freeze({ binary: false });
 const BINARY_OPTIONS = Object.freeze({ binary: true });
 const DUMMY_PACING = { type: 'dummy_pacing' } as const;
+/** Pacing ticks per interval; each visits one slice of the paced outboxes. */
+const PACING_SLICES = 10;
 
 const NODE_TIMERS: ShaperTimers = {
   setTimeout: (callback, ms) => setTimeout(callback, ms),
@@ -144,6 +146,8 @@ class OutboxState implements DueNode {
   /** A real frame was written since the last pacing tick. */
   realSinceTick = false;
   closed = false;
+  /** Which slice of the pacing interval visits this outbox (spreads dummies over the interval). */
+  readonly pacingSlice: number;
   private paced = false;
   /** The sink failed (send threw or a callback reported an error): nothing more is written. */
   private broken = false;
@@ -157,7 +161,9 @@ class OutboxState implements DueNode {
   constructor(
     private readonly core: ShaperCore,
     private readonly sink: FrameSink,
-  ) {}
+  ) {
+    this.pacingSlice = core.nextPacingSlice();
+  }
 
   enqueue(frame: OutboundFrame): boolean {
     if (this.closed) return false;
@@ -267,8 +273,22 @@ class ShaperCore {
   framesWritten = 0;
   dummiesWritten = 0;
   readonly heap = new DueHeap<OutboxState>();
-  /** Paced outboxes with real traffic within pacingIdleMs: the only ones a pacing tick visits. */
-  readonly active = new Set<OutboxState>();
+  /** Paced outboxes with real traffic within pacingIdleMs, by pacing slice: the only ones a
+   *  pacing tick visits. */
+  readonly active: Array<Set<OutboxState>> = Array.from({ length: PACING_SLICES }, () => new Set());
+  private tickSlice = 0;
+  private sliceCursor = 0;
+
+  nextPacingSlice(): number {
+    this.sliceCursor = (this.sliceCursor + 1) % PACING_SLICES;
+    return this.sliceCursor;
+  }
+
+  get pacedCount(): number {
+    let count = 0;
+    for (const slice of this.active) count += slice.size;
+    return count;
+  }
   private readonly jitterMin: number;
   private readonly jitterMax: number;
   private readonly pacingMs: number;
@@ -320,16 +340,16 @@ class ShaperCore {
 
   activate(outbox: OutboxState): void {
     if (this.stopped) return;
-    this.active.add(outbox);
+    this.active[outbox.pacingSlice]!.add(outbox);
     if (this.pacingTimer === undefined) {
-      this.pacingTimer = this.timers.setInterval(this.onPacingTick, this.pacingMs);
+      this.pacingTimer = this.timers.setInterval(this.onPacingTick, this.pacingMs / PACING_SLICES);
       (this.pacingTimer as { unref?: () => void }).unref?.();
     }
   }
 
   detach(outbox: OutboxState): void {
     this.heap.remove(outbox);
-    this.active.delete(outbox);
+    this.active[outbox.pacingSlice]!.delete(outbox);
     this.outboxCount--;
   }
 
@@ -390,14 +410,18 @@ class ShaperCore {
       jitter: false,
       onWritten: this.countDummy,
     };
-    for (const outbox of this.active) {
+    // Each tick visits one slice, so a session is visited once per interval and the dummies of
+    // thousands of sessions are spread over the interval instead of leaving in one burst.
+    const slice = this.active[this.tickSlice]!;
+    this.tickSlice = (this.tickSlice + 1) % PACING_SLICES;
+    for (const outbox of slice) {
       if (now - outbox.lastRealAt > this.pacingIdleMs) {
-        this.active.delete(outbox);
+        slice.delete(outbox);
       } else {
         outbox.pace(dummy);
       }
     }
-    if (this.active.size === 0 && this.pacingTimer !== undefined) {
+    if (this.pacedCount === 0 && this.pacingTimer !== undefined) {
       this.timers.clearInterval(this.pacingTimer);
       this.pacingTimer = undefined;
     }
@@ -444,7 +468,7 @@ export class TrafficShaper {
 
   /** Paced outboxes with recent real traffic (visited by pacing ticks). */
   get pacingOutboxes(): number {
-    return this.#core.active.size;
+    return this.#core.pacedCount;
   }
 }
 

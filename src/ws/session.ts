@@ -78,7 +78,8 @@ export class Session implements Endpoint {
       if (carried) void this.deps.router.undelivered([carried]);
       return;
     }
-    if (carried) this.remember(carried.id);
+    // Only queued items can come back (a drain or a notification racing it): remember those.
+    if (carried?.inQueue) this.remember(carried.id);
     this.outbox.enqueue({
       data: frame.kind === 'json' ? padJson(frame.value) : padBinary(frame.data),
       binary: frame.kind === 'binary',
@@ -240,6 +241,7 @@ export class Session implements Endpoint {
     }
     if (this.state !== 'open') return;
     clearTimeout(this.authTimer);
+    this.authTimer = undefined;
     this.state = 'authenticated';
     this.identity = result.identity;
     this.acks = result.acks;

@@ -3,7 +3,7 @@
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { RelayContext } from '../context.js';
 import { clientIp } from '../http/client-ip.js';
 import { ipLimitKey } from '../http/connection-cap.js';
@@ -32,6 +32,7 @@ export class WebSocketLayer {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<Session>();
   private accepting = true;
+  private readonly auth: AuthService;
 
   constructor(
     private readonly ctx: RelayContext,
@@ -50,7 +51,7 @@ export class WebSocketLayer {
         return ms;
       },
     });
-    const auth = new AuthService(store, services.pow, config, secret);
+    this.auth = new AuthService(store, services.pow, config, secret);
     this.wss = new WebSocketServer({
       noServer: true,
       perMessageDeflate: false,
@@ -64,20 +65,23 @@ export class WebSocketLayer {
       if (!this.accepting)
         return refuseUpgrade(socket, '503 Service Unavailable', 'server_shutdown');
       if (!WS_PATHS.has(path ?? '')) return refuseUpgrade(socket, '404 Not Found', 'not_found');
-      this.wss.handleUpgrade(req, socket, head, (ws) => {
-        const raw = socket as Socket;
-        raw.setKeepAlive(true, KEEPALIVE_MS);
-        raw.setTimeout(config.idleTimeoutS * 1000, () => ws.terminate());
-        const session = new Session(ws, ipLimitKey(clientIp(req, ctx.trust)), {
-          ctx,
-          router: this.router,
-          auth,
-          shaper: this.shaper,
-          onClosed: (s) => this.sessions.delete(s),
-        });
-        this.sessions.add(session);
-      });
+      const ipKey = ipLimitKey(clientIp(req, ctx.trust));
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, socket as Socket, ipKey));
     });
+  }
+
+  /** A new WebSocket: kept apart from the upgrade handler so the request is not retained. */
+  private open(ws: WebSocket, socket: Socket, ipKey: string): void {
+    socket.setKeepAlive(true, KEEPALIVE_MS);
+    socket.setTimeout(this.ctx.config.idleTimeoutS * 1000, () => ws.terminate());
+    const session = new Session(ws, ipKey, {
+      ctx: this.ctx,
+      router: this.router,
+      auth: this.auth,
+      shaper: this.shaper,
+      onClosed: (s) => this.sessions.delete(s),
+    });
+    this.sessions.add(session);
   }
 
   async start(): Promise<void> {
