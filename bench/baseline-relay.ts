@@ -1,0 +1,89 @@
+// The baseline of `npm run bench:relay`: a minimal `ws` relay on the same kind of server as the
+// relay under test (https with TLS 1.3 only, or plain http), with none of its features: no
+// authentication, padding, jitter, pacing, rate limits or delivery status.
+//
+// A client names itself in its first text frame (64 hex characters) and gets the text "ok".
+// After that, binary frames `[64 hex recipient][payload]` and JSON text frames
+// `{"type":"relay","to":H,...}` are forwarded as they are to the recipient's socket, if it is
+// connected (otherwise dropped).
+//
+// Env: BASELINE_TLS_CERT / BASELINE_TLS_KEY (PEM files; both unset: plain http),
+//      BASELINE_ADDR (default 127.0.0.1), BASELINE_PORT (default 0 = any free port).
+// Prints one JSON line {"port":N} on stdout once listening. Dependencies: node and ws only, so
+// bench/relay.ts can run it transpiled, without a TypeScript loader in the measured process.
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+
+const HASH_LEN = 64;
+const ID = /^[0-9a-f]{64}$/;
+
+const certFile = process.env.BASELINE_TLS_CERT;
+const keyFile = process.env.BASELINE_TLS_KEY;
+const server: Server =
+  certFile && keyFile
+    ? (createHttpsServer({
+        cert: readFileSync(certFile),
+        key: readFileSync(keyFile),
+        minVersion: 'TLSv1.3',
+        maxVersion: 'TLSv1.3',
+      }) as unknown as Server)
+    : createHttpServer();
+
+const peers = new Map<string, WebSocket>();
+const wss = new WebSocketServer({
+  server,
+  perMessageDeflate: false,
+  clientTracking: false,
+  maxPayload: 1024 * 1024,
+});
+
+wss.on('connection', (ws) => {
+  let id: string | undefined;
+  ws.on('error', () => undefined);
+  ws.on('close', () => {
+    if (id !== undefined && peers.get(id) === ws) peers.delete(id);
+  });
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    if (id === undefined) {
+      const text = isBinary ? '' : data.toString('latin1');
+      if (!ID.test(text)) return void ws.close(4001, 'hello expected');
+      id = text;
+      peers.set(id, ws);
+      ws.send('ok');
+      return;
+    }
+    if (isBinary) {
+      if (data.length <= HASH_LEN) return;
+      peers.get(data.toString('latin1', 0, HASH_LEN))?.send(data, { binary: true });
+      return;
+    }
+    let frame: { type?: unknown; to?: unknown } | null;
+    try {
+      frame = JSON.parse(data.toString('utf8')) as { type?: unknown; to?: unknown } | null;
+    } catch {
+      return;
+    }
+    if (frame?.type === 'relay' && typeof frame.to === 'string') {
+      peers.get(frame.to)?.send(data, { binary: false });
+    }
+  });
+});
+
+server.listen(
+  Number(process.env.BASELINE_PORT ?? 0),
+  process.env.BASELINE_ADDR ?? '127.0.0.1',
+  () => {
+    process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
+  },
+);
+
+const stop = () => {
+  for (const ws of peers.values()) ws.terminate();
+  server.close(() => process.exit(0));
+  setTimeout(() => process.exit(0), 2000).unref();
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);

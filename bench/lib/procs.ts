@@ -1,0 +1,465 @@
+// Processes of the relay benchmark: the relay under test (`node dist/cli.js serve`), the baseline
+// relay (bench/baseline-relay.ts, transpiled to plain JS), the load generator (forked), and
+// what the orchestrator reads about them (/proc CPU time and RSS, the relay's /metrics).
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Command, Response } from './protocol.js';
+
+export const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const ROOT = join(BENCH_DIR, '..');
+export const RESULTS_DIR = join(BENCH_DIR, 'results');
+const CLK_TCK = 100; // Linux USER_HZ
+
+export interface Server {
+  kind: 'relay' | 'baseline';
+  pid: number;
+  port: number;
+  url: string;
+  tls: boolean;
+  /** Last lines of the process's output (for failure reports). */
+  log: string[];
+  stop(): Promise<void>;
+}
+
+function remember(log: string[], line: string): void {
+  log.push(line.slice(0, 500));
+  if (log.length > 30) log.shift();
+}
+
+function stopper(child: ChildProcess, graceMs: number): () => Promise<void> {
+  let stopping: Promise<void> | undefined;
+  return () =>
+    (stopping ??= new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      child.kill('SIGTERM');
+    }));
+}
+
+/** Waits for a line on stdout that `parse` turns into a port; fails on exit or timeout. */
+function awaitPort(
+  child: ChildProcess,
+  log: string[],
+  parse: (line: string) => number | undefined,
+  timeoutMs: number,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no listening line within ${timeoutMs} ms; output: ${log.join(' | ')}`));
+    }, timeoutMs);
+    const onExit = (code: number | null) => {
+      clearTimeout(timer);
+      reject(new Error(`exited (${code}) before listening; output: ${log.join(' | ')}`));
+    };
+    child.once('exit', onExit);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      remember(log, line);
+      const port = parse(line);
+      if (port !== undefined) {
+        clearTimeout(timer);
+        child.off('exit', onExit);
+        resolve(port);
+      }
+    });
+    createInterface({ input: child.stderr! }).on('line', (line) => remember(log, line));
+  });
+}
+
+/** Environment that keeps rate limits and PoW load scaling out of the way of the benchmark. */
+export function relayEnv(tls: boolean, extra: Record<string, string> = {}): Record<string, string> {
+  const huge = '1000000000';
+  return {
+    ENTROPY_PORT: '0',
+    ENTROPY_ADDR: '127.0.0.1',
+    ENTROPY_TLS: tls ? 'on' : 'off',
+    ENTROPY_POW_BASE: '2',
+    ENTROPY_POW_LOAD_THRESHOLDS: `${huge},${huge}1,${huge}2`,
+    ENTROPY_MAX_CONNS_PER_IP: '1000000',
+    ENTROPY_LIMIT_GLOBAL: huge,
+    ENTROPY_POW_LIMIT: huge,
+    ENTROPY_LIMIT_WS_FRAMES: huge,
+    ENTROPY_LIMIT_MSG_SEND: huge,
+    ENTROPY_LIMIT_MSG_RECEIVE: huge,
+    ENTROPY_SECRET_SALT: randomBytes(32).toString('hex'),
+    // The "listening" line (with the port) is logged at info; nothing per request or frame is.
+    ENTROPY_LOG_LEVEL: 'info',
+    ...extra,
+  };
+}
+
+export async function startRelay(
+  tls: boolean,
+  extraEnv: Record<string, string> = {},
+  nodeArgs: string[] = [],
+): Promise<Server> {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...relayEnv(tls, extraEnv) };
+  delete env.NODE_OPTIONS; // no tsx loader in the measured process
+  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'dist/cli.js'), 'serve'], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const log: string[] = [];
+  const port = await awaitPort(
+    child,
+    log,
+    (line) => {
+      try {
+        const entry = JSON.parse(line) as { msg?: string; port?: number };
+        return entry.msg === 'Entropy relay listening' ? entry.port : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    20_000,
+  );
+  return {
+    kind: 'relay',
+    pid: child.pid!,
+    port,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
+    tls,
+    log,
+    stop: stopper(child, 10_000),
+  };
+}
+
+let baselineJs: string | undefined;
+let baselineTls: { cert: string; key: string } | undefined;
+
+/** bench/baseline-relay.ts as plain JS (under bench/results/, next to node_modules resolution). */
+async function compiledBaseline(): Promise<string> {
+  if (baselineJs) return baselineJs;
+  const ts = (await import('typescript')).default;
+  const source = readFileSync(join(BENCH_DIR, 'baseline-relay.ts'), 'utf8');
+  const out = ts.transpileModule(source, {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+  });
+  const dir = join(RESULTS_DIR, '.cache');
+  mkdirSync(dir, { recursive: true });
+  baselineJs = join(dir, 'baseline-relay.mjs');
+  writeFileSync(baselineJs, out.outputText);
+  return baselineJs;
+}
+
+/** A self-signed ECDSA P-256 certificate of the same kind the relay generates for itself. */
+async function baselineCert(): Promise<{ cert: string; key: string }> {
+  if (baselineTls) return baselineTls;
+  const { generateSelfSigned } = await import('../../src/tls.js');
+  const material = await generateSelfSigned();
+  const dir = join(RESULTS_DIR, '.cache');
+  mkdirSync(dir, { recursive: true });
+  const cert = join(dir, 'baseline-cert.pem');
+  const key = join(dir, 'baseline-key.pem');
+  writeFileSync(cert, material.cert);
+  writeFileSync(key, material.key, { mode: 0o600 });
+  baselineTls = { cert, key };
+  return baselineTls;
+}
+
+export async function startBaseline(tls: boolean): Promise<Server> {
+  const script = await compiledBaseline();
+  const env: NodeJS.ProcessEnv = { ...process.env, BASELINE_ADDR: '127.0.0.1', BASELINE_PORT: '0' };
+  delete env.NODE_OPTIONS;
+  if (tls) {
+    const files = await baselineCert();
+    env.BASELINE_TLS_CERT = files.cert;
+    env.BASELINE_TLS_KEY = files.key;
+  }
+  const child = spawn(process.execPath, [script], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const log: string[] = [];
+  const port = await awaitPort(
+    child,
+    log,
+    (line) => {
+      try {
+        return (JSON.parse(line) as { port?: number }).port;
+      } catch {
+        return undefined;
+      }
+    },
+    15_000,
+  );
+  return {
+    kind: 'baseline',
+    pid: child.pid!,
+    port,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
+    tls,
+    log,
+    stop: stopper(child, 5000),
+  };
+}
+
+export interface ProcSample {
+  /** Wall clock, ms (performance.now of the orchestrator). */
+  at: number;
+  /** utime + stime of all threads, seconds. */
+  cpuS: number;
+  rssKiB: number;
+  hwmKiB: number;
+}
+
+export function sampleProc(pid: number): ProcSample {
+  const at = performance.now();
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpuS = (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
+  return { at, cpuS, rssKiB: kib('VmRSS'), hwmKiB: kib('VmHWM') };
+}
+
+export interface SystemSample {
+  at: number;
+  /** CPU time of all processes on the machine (user+nice+system+irq+softirq), seconds. */
+  busyS: number;
+  /** Time the hypervisor ran something else while this VM wanted the CPU, seconds. */
+  stealS: number;
+}
+
+export function sampleSystem(): SystemSample {
+  const at = performance.now();
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+  const [user, nice, system, , , irq, softirq, steal] = line
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number) as number[];
+  return {
+    at,
+    busyS: (user! + nice! + system! + irq! + softirq!) / CLK_TCK,
+    stealS: (steal ?? 0) / CLK_TCK,
+  };
+}
+
+/**
+ * CPU taken by processes other than `ours` during a window (in % of one core), and steal time:
+ * how contended the machine was while a figure was measured.
+ */
+export function contention(
+  sys: [SystemSample, SystemSample],
+  ours: Array<[ProcSample, ProcSample]>,
+): { othersPct: number; stealPct: number } {
+  const [a, b] = sys;
+  const seconds = (b.at - a.at) / 1000;
+  const mine = ours.reduce((sum, [x, y]) => sum + (y.cpuS - x.cpuS), 0);
+  return {
+    othersPct: Math.max(0, ((b.busyS - a.busyS - mine) / seconds) * 100),
+    stealPct: ((b.stealS - a.stealS) / seconds) * 100,
+  };
+}
+
+/** CPU use between two samples, in % of one core. */
+export function cpuPercent(a: ProcSample, b: ProcSample): number {
+  return ((b.cpuS - a.cpuS) / ((b.at - a.at) / 1000)) * 100;
+}
+
+// --- The relay's /metrics ------------------------------------------------------------------
+
+export type Histogram = Array<{ le: number; count: number }>;
+
+export interface RelayMetrics {
+  lateness: Histogram;
+  heapUsedBytes: number;
+  externalBytes: number;
+  activeConnections: number;
+  messages: Record<string, number>;
+  /**
+   * Event-loop delay since the previous scrape (prom-client resets its monitorEventLoopDelay
+   * histogram at each scrape), ms.
+   */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+}
+
+export function fetchText(url: string, timeoutMs = 10_000): Promise<string> {
+  const get = url.startsWith('https:') ? https.get : http.get;
+  return new Promise((resolve, reject) => {
+    const req = get(url, { rejectUnauthorized: false, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        if (res.statusCode === 200) resolve(body);
+        else reject(new Error(`GET ${url}: HTTP ${res.statusCode}`));
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`GET ${url} timed out`)));
+  });
+}
+
+export async function scrapeRelay(server: Server): Promise<RelayMetrics> {
+  const text = await fetchText(`${server.url}/metrics`);
+  const lateness: Histogram = [];
+  const messages: Record<string, number> = {};
+  let heapUsedBytes = NaN;
+  let externalBytes = NaN;
+  let activeConnections = NaN;
+  let loopDelayP99Ms = NaN;
+  let loopDelayMaxMs = NaN;
+  for (const line of text.split('\n')) {
+    let m = /^entropy_frame_lateness_seconds_bucket\{le="([^"]+)"\} (\S+)/.exec(line);
+    if (m) {
+      lateness.push({ le: m[1] === '+Inf' ? Infinity : Number(m[1]), count: Number(m[2]) });
+      continue;
+    }
+    m = /^entropy_messages_total\{outcome="([^"]+)"\} (\S+)/.exec(line);
+    if (m) messages[m[1]!] = Number(m[2]);
+    m = /^entropy_nodejs_heap_size_used_bytes (\S+)/.exec(line);
+    if (m) heapUsedBytes = Number(m[1]);
+    m = /^entropy_nodejs_external_memory_bytes (\S+)/.exec(line);
+    if (m) externalBytes = Number(m[1]);
+    m = /^entropy_active_connections (\S+)/.exec(line);
+    if (m) activeConnections = Number(m[1]);
+    m = /^entropy_nodejs_eventloop_lag_p99_seconds (\S+)/.exec(line);
+    if (m) loopDelayP99Ms = Number(m[1]) * 1000;
+    m = /^entropy_nodejs_eventloop_lag_max_seconds (\S+)/.exec(line);
+    if (m) loopDelayMaxMs = Number(m[1]) * 1000;
+  }
+  return {
+    lateness,
+    heapUsedBytes,
+    externalBytes,
+    activeConnections,
+    messages,
+    loopDelayP99Ms,
+    loopDelayMaxMs,
+  };
+}
+
+/** Bucket counts observed between two scrapes (cumulative, as Prometheus keeps them). */
+export function histogramDelta(a: Histogram, b: Histogram): Histogram {
+  return b.map((bucket, i) => ({ le: bucket.le, count: bucket.count - (a[i]?.count ?? 0) }));
+}
+
+/**
+ * Quantile of a cumulative histogram, linearly interpolated inside the bucket (as Prometheus'
+ * histogram_quantile does). Infinity when it falls in the +Inf bucket.
+ */
+export function histogramQuantile(h: Histogram, q: number): number {
+  const total = h[h.length - 1]?.count ?? 0;
+  if (total === 0) return NaN;
+  const rank = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const { le, count } of h) {
+    if (count >= rank) {
+      if (le === Infinity) return Infinity;
+      const inBucket = count - prevCount;
+      return inBucket === 0 ? le : prevLe + ((le - prevLe) * (rank - prevCount)) / inBucket;
+    }
+    prevLe = le;
+    prevCount = count;
+  }
+  return Infinity;
+}
+
+// --- The load generator --------------------------------------------------------------------
+
+type Args<C extends Command['cmd']> = Extract<Command, { cmd: C }>['args'];
+
+export class LoadGenerator {
+  private nextId = 1;
+  private readonly calls = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void }
+  >();
+  private exited: string | undefined;
+  readonly ready: Promise<void>;
+
+  private constructor(private readonly child: ChildProcess) {
+    let onReady!: () => void;
+    this.ready = new Promise((resolve) => (onReady = resolve));
+    child.on('message', (msg: Response) => {
+      if (msg.id === 0) return onReady();
+      const call = this.calls.get(msg.id);
+      if (!call) return;
+      this.calls.delete(msg.id);
+      if (msg.ok) call.resolve(msg.result);
+      else call.reject(new Error(`load generator: ${msg.error}`));
+    });
+    child.on('exit', (code, signal) => {
+      this.exited = `load generator exited (${code ?? signal})`;
+      for (const call of this.calls.values()) call.reject(new Error(this.exited));
+      this.calls.clear();
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  static async start(): Promise<LoadGenerator> {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.NODE_OPTIONS;
+    const child = fork(join(BENCH_DIR, 'load-generator.ts'), [], {
+      execArgv: ['--import', 'tsx'],
+      env,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const lg = new LoadGenerator(child);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      lg.ready,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('load generator did not start in 20 s')), 20_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    return lg;
+  }
+
+  call<C extends Command['cmd']>(cmd: C, args: Args<C>, timeoutMs: number): Promise<unknown> {
+    if (this.exited) return Promise.reject(new Error(this.exited));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.calls.delete(id);
+        reject(new Error(`load generator: "${cmd}" timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.calls.set(id, {
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      this.child.send({ id, cmd, args });
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.exited) return;
+    await this.call('close', {}, 8000).catch(() => undefined);
+    await new Promise<void>((resolve) => {
+      if (this.exited) return resolve();
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), 3000);
+      this.child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.child.disconnect();
+    });
+  }
+}

@@ -1,0 +1,489 @@
+// Load generator of `npm run bench:relay`, run in its own process (forked by bench/relay.ts,
+// commands over the IPC channel; see bench/lib/protocol.ts). It opens sender/recipient pairs of
+// raw `ws` sockets against the relay under test (PoW + Ed25519 authentication, PROTOCOL.md §4.2)
+// or against the baseline relay (a hello naming the socket's id), and drives traffic: closed
+// loop (a window of messages in flight per pair) to find saturation, or open loop (a fixed total
+// rate, round robin over the pairs) for latency. Senders put a sequence number and the send time
+// (performance.now of this process) in each payload; recipients are in the same process, so
+// end-to-end latency needs no clock agreement.
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import { performance } from 'node:perf_hooks';
+import WebSocket from 'ws';
+import { generateIdentity, signMessage } from '../src/client/identity.js';
+import { solvePowSync } from '../src/client/pow-solver.js';
+import type {
+  Format,
+  LatencyStats,
+  PokeResult,
+  Request,
+  Response,
+  SetupArgs,
+  SetupResult,
+  Snapshot,
+  StopResult,
+  Target,
+  TrafficArgs,
+} from './lib/protocol.js';
+
+const HASH_LEN = 64;
+// Binary payload: magic u32, pair u32, seq u32, reserved u32, send time f64 (ms), filler.
+const MAGIC = 0xbe7c4a11;
+const HEADER = 24;
+const ENVELOPE_MARK = Buffer.from('"envelope":"bm:');
+const T = (s: string) => Buffer.from(s);
+const PREFIX_STATUS = T('{"type":"delivery_status"');
+const PREFIX_DUMMY = T('{"type":"dummy_pacing"');
+const PREFIX_ERROR = T('{"type":"error"');
+const REJECTED = T('"status":"rejected"');
+const MAX_BUFFERED = 1 << 20;
+
+interface Session {
+  index: number;
+  id: string;
+  idBuf: Buffer;
+  ws: WebSocket;
+  ready: boolean;
+}
+
+let target: Target | undefined;
+let sessions: Session[] = [];
+let agent: http.Agent | undefined;
+
+// Traffic state.
+let format: Format = 'binary';
+let payloadBytes = 128;
+let pairsUsed = 0;
+let running = false;
+let closedLoop = false;
+let recording = false;
+let openTimer: NodeJS.Timeout | undefined;
+let nextSeq = new Uint32Array(0);
+let expectSeq = new Uint32Array(0);
+let jsonFiller = '';
+let samples = new Float64Array(1 << 16);
+let sampleCount = 0;
+const errorSamples: string[] = [];
+
+const counters = {
+  sent: 0,
+  delivered: 0,
+  statuses: 0,
+  rejected: 0,
+  errors: 0,
+  dummies: 0,
+  other: 0,
+  skipped: 0,
+  outOfOrder: 0,
+  unexpectedCloses: 0,
+};
+
+// Poke (idle scenario): each session relays one message to itself.
+let pokeWaiting = 0;
+let pokeDone: (() => void) | undefined;
+let poked: Uint8Array | undefined;
+
+function startsWith(data: Buffer, prefix: Buffer): boolean {
+  return (
+    data.length >= prefix.length && data.compare(prefix, 0, prefix.length, 0, prefix.length) === 0
+  );
+}
+
+function noteError(text: string): void {
+  if (errorSamples.length < 10) errorSamples.push(text.slice(0, 300));
+}
+
+function snapshot(): Snapshot {
+  const cpu = process.cpuUsage();
+  return { at: performance.now(), ...counters, cpuUserUs: cpu.user, cpuSystemUs: cpu.system };
+}
+
+// --- Receiving ----------------------------------------------------------------------------
+
+function onDelivered(pair: number, seq: number, sentAt: number, now: number): void {
+  if (pair >= pairsUsed) {
+    // A message a session sent to itself (poke).
+    if (poked !== undefined && poked[pair] === 0) {
+      poked[pair] = 1;
+      if (--pokeWaiting === 0) pokeDone?.();
+    }
+    return;
+  }
+  counters.delivered++;
+  const expected = expectSeq[pair]!;
+  if (seq !== expected) counters.outOfOrder++;
+  expectSeq[pair] = seq + 1;
+  if (recording) {
+    if (sampleCount === samples.length) {
+      const grown = new Float64Array(samples.length * 2);
+      grown.set(samples);
+      samples = grown;
+    }
+    samples[sampleCount++] = now - sentAt;
+  }
+  if (closedLoop && running) send(pair);
+}
+
+function onBinary(data: Buffer): void {
+  // The relay delivers the payload (zero-padded); the baseline forwards the frame as is.
+  const off = target!.kind === 'relay' ? 0 : HASH_LEN;
+  if (data.length < off + HEADER || data.readUInt32LE(off) !== MAGIC) {
+    counters.other++;
+    return;
+  }
+  onDelivered(
+    data.readUInt32LE(off + 4),
+    data.readUInt32LE(off + 8),
+    data.readDoubleLE(off + 16),
+    performance.now(),
+  );
+}
+
+function onText(session: Session, data: Buffer): void {
+  const mark = data.indexOf(ENVELOPE_MARK);
+  if (mark >= 0) {
+    // "envelope":"bm:<pair>:<seq>:<send time µs>:<filler>"
+    const start = mark + ENVELOPE_MARK.length;
+    const parts = data.toString('latin1', start, Math.min(data.length, start + 48)).split(':');
+    onDelivered(Number(parts[0]), Number(parts[1]), Number(parts[2]) / 1000, performance.now());
+    return;
+  }
+  if (startsWith(data, PREFIX_STATUS)) {
+    counters.statuses++;
+    if (data.indexOf(REJECTED) >= 0) {
+      counters.rejected++;
+      noteError(data.toString('utf8').trimEnd());
+    }
+  } else if (startsWith(data, PREFIX_DUMMY)) {
+    counters.dummies++;
+  } else if (startsWith(data, PREFIX_ERROR)) {
+    counters.errors++;
+    noteError(`session ${session.index}: ${data.toString('utf8').trimEnd()}`);
+  } else {
+    counters.other++;
+  }
+}
+
+// --- Sending ------------------------------------------------------------------------------
+
+function frameFor(from: number, to: Session, pair: number, seq: number): Buffer | string {
+  if (format === 'binary') {
+    const frame = Buffer.allocUnsafe(HASH_LEN + payloadBytes);
+    to.idBuf.copy(frame, 0);
+    frame.writeUInt32LE(MAGIC, HASH_LEN);
+    frame.writeUInt32LE(pair, HASH_LEN + 4);
+    frame.writeUInt32LE(seq, HASH_LEN + 8);
+    frame.writeUInt32LE(from, HASH_LEN + 12);
+    frame.writeDoubleLE(performance.now(), HASH_LEN + 16);
+    frame.fill(0x61, HASH_LEN + HEADER);
+    return frame;
+  }
+  const head = `bm:${pair}:${seq}:${Math.round(performance.now() * 1000)}:`;
+  const envelope = head + jsonFiller.slice(0, Math.max(0, payloadBytes - head.length));
+  return `{"type":"relay","to":"${to.id}","envelope":"${envelope}"}`;
+}
+
+function send(pair: number): boolean {
+  const sender = sessions[2 * pair]!;
+  if (sender.ws.readyState !== WebSocket.OPEN || sender.ws.bufferedAmount > MAX_BUFFERED) {
+    counters.skipped++;
+    return false;
+  }
+  const seq = nextSeq[pair]!;
+  nextSeq[pair] = seq + 1;
+  sender.ws.send(frameFor(sender.index, sessions[2 * pair + 1]!, pair, seq));
+  counters.sent++;
+  return true;
+}
+
+// --- Connecting ---------------------------------------------------------------------------
+
+function getJson(url: string): Promise<Record<string, unknown>> {
+  const get = target!.tls ? https.get : http.get;
+  return new Promise((resolve, reject) => {
+    const req = get(url, { agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        if (res.statusCode !== 200) {
+          reject(new Error(`GET ${new URL(url).pathname}: HTTP ${res.statusCode} ${body.trim()}`));
+          return;
+        }
+        try {
+          resolve(JSON.parse(body) as Record<string, unknown>);
+        } catch (err) {
+          reject(err as Error);
+        }
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.setTimeout(20_000, () => req.destroy(new Error('challenge request timed out')));
+  });
+}
+
+async function connectOne(index: number, args: SetupArgs): Promise<Session> {
+  const t = args.target;
+  let hello: string;
+  let id: string;
+  if (t.kind === 'relay') {
+    const identity = generateIdentity();
+    id = identity.identityHash;
+    const challenge = await getJson(`${t.url}/pow/challenge?type=auth&identity_hash=${id}`);
+    const seed = String(challenge.seed);
+    const nonce = solvePowSync(seed, id, Number(challenge.difficulty));
+    hello = JSON.stringify({
+      type: 'auth',
+      payload: {
+        identity_hash: id,
+        seed,
+        nonce,
+        public_key: identity.publicKey.toString('base64'),
+        signature: signMessage(identity, `AUTH:${id}:${seed}`),
+        acks: false,
+      },
+    });
+  } else {
+    id = randomBytes(32).toString('hex');
+    hello = id;
+  }
+  const localAddress = args.localAddresses.length
+    ? args.localAddresses[index % args.localAddresses.length]
+    : undefined;
+  const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/ws`, {
+    perMessageDeflate: false,
+    rejectUnauthorized: false, // the relay's ephemeral self-signed certificate (benchmark only)
+    localAddress,
+    handshakeTimeout: 20_000,
+  });
+  const session: Session = { index, id, idBuf: Buffer.from(id, 'latin1'), ws, ready: false };
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no answer to auth/hello in 20 s')), 20_000);
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      reject(err);
+    };
+    ws.on('error', (err) => {
+      if (!session.ready) fail(err);
+    });
+    ws.on('close', (code, reason) => {
+      if (!session.ready) fail(new Error(`closed ${code} ${reason.toString()}`));
+      else if (running || recording) counters.unexpectedCloses++;
+    });
+    ws.on('open', () => ws.send(hello));
+    // One handler from the start: a frame right behind the auth answer must not be missed.
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (session.ready) {
+        if (isBinary) onBinary(data);
+        else onText(session, data);
+        return;
+      }
+      const text = data.toString('utf8');
+      const ok = t.kind === 'relay' ? text.startsWith('{"type":"auth_success"') : text === 'ok';
+      if (!ok) {
+        fail(new Error(`auth refused: ${text.trim().slice(0, 200)}`));
+        ws.terminate();
+        return;
+      }
+      session.ready = true;
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  return session;
+}
+
+async function setup(args: SetupArgs): Promise<SetupResult> {
+  target = args.target;
+  agent = args.target.tls
+    ? new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: false })
+    : new http.Agent({ keepAlive: true, maxSockets: 16 });
+  const started = performance.now();
+  const slots: (Session | undefined)[] = new Array<Session | undefined>(args.sessions);
+  let next = 0;
+  let failed = 0;
+  let firstError: string | undefined;
+  const deadline = started + args.timeoutMs;
+  const worker = async () => {
+    while (next < args.sessions && performance.now() < deadline) {
+      const index = next++;
+      for (let attempt = 0; attempt < 2; attempt++) {
+        try {
+          slots[index] = await connectOne(index, args);
+          break;
+        } catch (err) {
+          if (attempt === 1) {
+            failed++;
+            firstError ??= (err as Error).message;
+          }
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(args.concurrency, args.sessions) }, worker));
+  agent.destroy();
+  const notAttempted = args.sessions - next;
+  // Keep indexes stable: a pair with a failed member is unusable, so setups with failures are
+  // only accepted by scenarios that do not pair sessions (idle).
+  sessions = slots.filter((s): s is Session => s !== undefined);
+  sessions.forEach((s, i) => (s.index = i));
+  return {
+    connected: sessions.length,
+    failed,
+    notAttempted,
+    firstError,
+    ms: performance.now() - started,
+  };
+}
+
+// --- Commands -----------------------------------------------------------------------------
+
+function start(args: TrafficArgs): null {
+  if (running) throw new Error('traffic already running');
+  format = args.format;
+  payloadBytes = Math.max(HEADER + 8, args.payloadBytes);
+  jsonFiller = 'x'.repeat(payloadBytes);
+  pairsUsed = Math.min(
+    args.pairs ?? Math.floor(sessions.length / 2),
+    Math.floor(sessions.length / 2),
+  );
+  if (pairsUsed === 0) throw new Error('no pairs connected');
+  nextSeq = new Uint32Array(pairsUsed);
+  expectSeq = new Uint32Array(pairsUsed);
+  running = true;
+  closedLoop = args.mode === 'closed';
+  if (closedLoop) {
+    const window = args.window ?? 16;
+    for (let w = 0; w < window; w++) for (let p = 0; p < pairsUsed; p++) send(p);
+    return null;
+  }
+  const rate = args.rate ?? 1000;
+  const begin = performance.now();
+  const maxBurst = Math.max(1, Math.ceil(rate * 0.05)); // at most 50 ms behind, then skip
+  let issued = 0;
+  let rr = 0;
+  openTimer = setInterval(() => {
+    const due = Math.floor(((performance.now() - begin) / 1000) * rate);
+    let n = due - issued;
+    if (n > maxBurst) {
+      counters.skipped += n - maxBurst;
+      issued += n - maxBurst;
+      n = maxBurst;
+    }
+    for (let k = 0; k < n; k++) {
+      send(rr);
+      rr = rr + 1 === pairsUsed ? 0 : rr + 1;
+    }
+    issued += n;
+  }, 1);
+  return null;
+}
+
+function mark(args: { record: boolean }): Snapshot {
+  const snap = snapshot();
+  if (args.record && !recording) sampleCount = 0;
+  recording = args.record;
+  return snap;
+}
+
+function latencyStats(): LatencyStats | null {
+  if (sampleCount === 0) return null;
+  const sorted = samples.slice(0, sampleCount).sort();
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!;
+  let sum = 0;
+  for (const v of sorted) sum += v;
+  return {
+    count: sampleCount,
+    mean: sum / sampleCount,
+    p50: at(0.5),
+    p90: at(0.9),
+    p99: at(0.99),
+    p999: at(0.999),
+    max: sorted[sorted.length - 1]!,
+  };
+}
+
+async function stop(args: { drainMs: number }): Promise<StopResult> {
+  running = false;
+  recording = false;
+  clearInterval(openTimer);
+  openTimer = undefined;
+  const until = performance.now() + args.drainMs;
+  while (counters.delivered + counters.rejected < counters.sent && performance.now() < until) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    latency: latencyStats(),
+    undelivered: counters.sent - counters.delivered - counters.rejected,
+    final: snapshot(),
+    errorSamples: [...errorSamples],
+  };
+}
+
+/** Every session relays one real message to itself (so pacing starts), and waits for them. */
+async function poke(args: { timeoutMs: number }): Promise<PokeResult> {
+  const begin = performance.now();
+  pairsUsed = 0;
+  format = 'binary';
+  payloadBytes = HEADER + 8;
+  poked = new Uint8Array(sessions.length);
+  pokeWaiting = sessions.length;
+  const done = new Promise<void>((resolve) => {
+    pokeDone = resolve;
+    setTimeout(resolve, args.timeoutMs);
+  });
+  for (const s of sessions) {
+    if (s.ws.readyState === WebSocket.OPEN) s.ws.send(frameFor(s.index, s, s.index, 0));
+  }
+  await done;
+  return { delivered: sessions.length - pokeWaiting, ms: performance.now() - begin };
+}
+
+async function close(): Promise<null> {
+  running = false;
+  clearInterval(openTimer);
+  const closed = sessions.map(
+    (s) =>
+      new Promise<void>((resolve) => {
+        if (s.ws.readyState === WebSocket.CLOSED) return resolve();
+        s.ws.once('close', () => resolve());
+        s.ws.terminate();
+      }),
+  );
+  await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 5000))]);
+  sessions = [];
+  return null;
+}
+
+async function handle(req: Request): Promise<unknown> {
+  switch (req.cmd) {
+    case 'setup':
+      return setup(req.args);
+    case 'start':
+      return start(req.args);
+    case 'mark':
+      return mark(req.args);
+    case 'stop':
+      return stop(req.args);
+    case 'poke':
+      return poke(req.args);
+    case 'close':
+      return close();
+  }
+}
+
+process.on('message', (req: Request) => {
+  handle(req).then(
+    (result) => process.send!({ id: req.id, ok: true, result } satisfies Response),
+    (err: unknown) =>
+      process.send!({
+        id: req.id,
+        ok: false,
+        error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+      } satisfies Response),
+  );
+});
+process.on('disconnect', () => process.exit(0));
+process.send!({ id: 0, ok: true, result: 'ready' } satisfies Response);
