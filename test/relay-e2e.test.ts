@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { generateIdentity, type Identity } from '../src/client/identity.js';
 import { RelaySession, type RelaySessionOptions } from '../src/client/ws-client.js';
+import type { Store } from '../src/store/store.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { storeBackends, quietRedisStore } from './helpers/backends.js';
 import { startTestRelay, type TestRelay } from './helpers/relay.js';
@@ -41,6 +42,14 @@ function until(
     };
     for (const e of events) session.on(e as 'message', check);
   });
+}
+
+/** Waits until the offline queue of `identityHash` is empty (acks and removals are async). */
+async function untilQueueEmpty(store: Store, identityHash: string): Promise<void> {
+  for (let i = 0; i < 50 && (await store.queued(identityHash)).length > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.deepEqual(await store.queued(identityHash), []);
 }
 
 for (const backend of storeBackends()) {
@@ -92,14 +101,7 @@ for (const backend of storeBackends()) {
         [0, 1, 2, 3, 4].map((i) => `offline ${i}`),
       );
       // Acked items leave the queue.
-      for (
-        let i = 0;
-        i < 50 && (await t.relay.store.queued(carolId.identityHash)).length > 0;
-        i++
-      ) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      assert.deepEqual(await t.relay.store.queued(carolId.identityHash), []);
+      await untilQueueEmpty(t.relay.store, carolId.identityHash);
     });
 
     it('v1 clients (no acks): items leave the queue once written', async () => {
@@ -112,10 +114,7 @@ for (const backend of storeBackends()) {
       dave.on('queued', (q) => got.push(String(q.payload.envelope)));
       await dave.connect();
       await until(dave, ['queued'], () => got.length === 1);
-      for (let i = 0; i < 50 && (await t.relay.store.queued(daveId.identityHash)).length > 0; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      assert.deepEqual(await t.relay.store.queued(daveId.identityHash), []);
+      await untilQueueEmpty(t.relay.store, daveId.identityHash);
     });
 
     it('redelivers unacked items after a dropped connection', async () => {
