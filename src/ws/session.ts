@@ -255,8 +255,14 @@ export class Session implements Endpoint {
       prekeys: result.prekeys,
     });
     this.outbox.enablePacing();
-    await router.register(result.identity, this);
-    await router.drain(result.identity);
+    try {
+      await router.register(result.identity, this);
+      await router.drain(result.identity);
+    } catch (err) {
+      // Without its subscription the session would miss messages: better to let the client retry.
+      if (!(err instanceof RelayError)) throw err;
+      this.fail(err.code, err.message, 1011);
+    }
   }
 
   private relayContext(): RelayFrameContext {
