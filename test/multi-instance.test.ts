@@ -132,6 +132,22 @@ describe('two instances on one Redis', () => {
     }
   });
 
+  it('removes a live cross-instance delivery from the queue, whatever its frame type', async () => {
+    const sender = open(a);
+    const recipient = open(b, generateIdentity(), true);
+    const binaries: Buffer[] = [];
+    recipient.on('binary', (data) => binaries.push(data));
+    await Promise.all([sender.connect(), recipient.connect()]);
+    const h = recipient.identity.identityHash;
+    assert.equal((await sender.sendBinary(h, Buffer.from('bin'))).status, 'delivered');
+    assert.equal((await sender.send(h, 'json')).status, 'delivered');
+    for (let i = 0; i < 50 && (await a.relay.store.queued(h)).length > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.deepEqual(await a.relay.store.queued(h), [], 'nothing left to be delivered twice');
+    assert.equal(binaries.length, 1);
+  });
+
   it('replaces a session on the other instance', async () => {
     const me = generateIdentity();
     const first = open(a, me);

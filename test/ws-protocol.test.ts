@@ -348,6 +348,10 @@ describe('WebSocket: relaying and bad input', () => {
       'invalid_message',
     );
     await expectError({ type: 'frobnicate' }, 'invalid_message');
+    // Server-only frame types cannot be relayed as look-alikes.
+    for (const type of ['queued_message', 'delivery_status', 'msg', 'error', 'auth_success']) {
+      await expectError({ type, to: nobody.identityHash, id: 'x' }, 'invalid_message');
+    }
     await expectError({ type: 'ack', ids: 'nope' }, 'invalid_message');
     await expectError({ type: 'subscribe_alias', payload: { alias: 'a' } }, 'invalid_message');
     assert.deepEqual(await t.relay.store.queued(nobody.identityHash), []);
@@ -471,6 +475,9 @@ describe('WebSocket: compat v1', () => {
     }
     peer.send({ type: 'subscribe_alias', payload: { alias: 'alias_50', ...solutions[50] } });
     assert.equal((await peer.nextOfType('error')).message, 'Maximum alias limit reached');
+    // An identity hash is never accepted as an alias.
+    peer.send({ type: 'subscribe_alias', payload: { alias: 'a'.repeat(64), ...solutions[50] } });
+    assert.equal((await peer.nextOfType('error')).code, 'invalid_message');
     peer.send({ type: 'ping', timestamp: 1 });
     assert.equal((await peer.nextOfType('pong')).timestamp, 1);
 

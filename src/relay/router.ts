@@ -27,6 +27,8 @@ export interface Carried {
   payload: () => string;
   /** Already in the recipient's offline queue (remote delivery or queue drain). */
   inQueue: boolean;
+  /** Delivered live (not as queued_message): leaves the queue once written, acks or not. */
+  live?: boolean;
   notify?: Notify;
 }
 
@@ -53,6 +55,8 @@ interface LocalEntry {
   endpoint: Endpoint;
   draining: boolean;
   redrain: boolean;
+  /** Registered, first drain not started: arrivals are held so they cannot overtake the queue. */
+  awaitingDrain: boolean;
   /** Messages that arrived during a drain: delivered after it, to keep the order. */
   held: Array<{ frame: LiveFrame; carried?: Carried }>;
 }
@@ -104,12 +108,17 @@ export class Router {
     await this.store.subscribe(this.instanceId, (raw) => this.onInstanceMessage(raw));
   }
 
-  async stop(): Promise<void> {
+  /** Answers every sender still waiting for another instance: their messages are queued. */
+  settlePending(): void {
     for (const { notify, timer } of this.pending.values()) {
       clearTimeout(timer);
       notify('queued');
     }
     this.pending.clear();
+  }
+
+  async stop(): Promise<void> {
+    this.settlePending();
     await this.store.unsubscribe(this.instanceId).catch(() => undefined);
   }
 
@@ -123,13 +132,26 @@ export class Router {
 
   /** Makes `endpoint` the one live session of `address` here and on every other instance. */
   /** With `replace: false` (v1 aliases) an earlier holder just stops receiving; it stays open. */
-  async register(address: string, endpoint: Endpoint, options = { replace: true }): Promise<void> {
+  async register(
+    address: string,
+    endpoint: Endpoint,
+    options = { replace: true },
+  ): Promise<boolean> {
     const previous = this.local.get(address);
-    this.local.set(address, { endpoint, draining: false, redrain: false, held: [] });
+    // An alias never takes over an address another session holds.
+    if (!options.replace && previous && previous.endpoint !== endpoint) return false;
+    this.local.set(address, {
+      endpoint,
+      draining: true,
+      redrain: false,
+      awaitingDrain: true,
+      held: [],
+    });
     await this.subscribe(address);
-    if (!options.replace) return;
+    if (!options.replace) return true;
     if (previous && previous.endpoint !== endpoint) previous.endpoint.closeWith('session_replaced');
     await this.publish(address, { k: 'r', sid: endpoint.sessionId, at: endpoint.authAt });
+    return true;
   }
 
   async unregister(address: string, endpoint: Endpoint): Promise<void> {
@@ -142,10 +164,11 @@ export class Router {
   async drain(address: string): Promise<void> {
     const entry = this.local.get(address);
     if (!entry) return;
-    if (entry.draining) {
+    if (entry.draining && !entry.awaitingDrain) {
       entry.redrain = true;
       return;
     }
+    entry.awaitingDrain = false;
     entry.draining = true;
     try {
       do {
@@ -213,7 +236,8 @@ export class Router {
       const timer = setTimeout(() => this.settle(corr, 'queued'), STATUS_TIMEOUT_MS);
       this.pending.set(corr, { notify, timer });
     }
-    const receivers = await this.publish(recipient, note);
+    // The message is queued already: a failed notification only means nobody hears of it now.
+    const receivers = await this.publish(recipient, note).catch(() => 0);
     if (receivers === 0) {
       this.metrics.messages.inc({ outcome: 'queued' });
       if (corr) this.settle(corr, 'queued');
@@ -222,7 +246,9 @@ export class Router {
 
   /** A carried frame was written to its socket. */
   written(endpoint: Endpoint, carried: Carried): void {
-    if (carried.inQueue && !endpoint.acks) this.removeQueued(carried.recipient, [carried.id]);
+    if (carried.inQueue && (carried.live || !endpoint.acks)) {
+      this.removeQueued(carried.recipient, [carried.id]);
+    }
     this.metrics.messages.inc({ outcome: 'delivered' });
     carried.notify?.('delivered');
   }
@@ -348,6 +374,7 @@ export class Router {
           id: message.id,
           payload: () => '',
           inQueue: true,
+          live: true,
           notify,
         };
         const frame = fromWire(message.f);

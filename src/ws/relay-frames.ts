@@ -19,6 +19,20 @@ const MAX_TARGETS = 100;
 const MAX_ALIASES = 50;
 const HASH_BYTES = 64;
 /** Fields a typed relay keeps; anything else (a sender, say) is dropped. */
+/** Frame types only the server sends: a client cannot relay a look-alike. */
+const SERVER_TYPES = new Set([
+  'msg',
+  'queued_message',
+  'delivery_status',
+  'sealed_message',
+  'error',
+  'auth_success',
+  'alias_subscribed',
+  'dummy_pacing',
+  'dummy_ack',
+  'pong',
+  'binary_payload',
+]);
 const RELAYED_FIELDS = [
   'fragmentId',
   'index',
@@ -50,7 +64,7 @@ export async function handleRelayFrame(
       if (c.deps.ctx.config.compat === 'v1') return subscribeAlias(c, json);
       break;
   }
-  if (json.to !== undefined) return typedRelay(c, json);
+  if (json.to !== undefined && !SERVER_TYPES.has(json.type as string)) return typedRelay(c, json);
   c.session.sendError('invalid_message', `Unknown frame type "${String(json.type)}"`);
 }
 
@@ -273,11 +287,13 @@ async function ack(c: RelayFrameContext, json: Json): Promise<void> {
 async function subscribeAlias(c: RelayFrameContext, json: Json): Promise<void> {
   const payload = (json.payload ?? {}) as Json;
   const alias = payload.alias;
-  if (!isLegacyName(alias))
+  // An identity hash is not an alias: it would take over that identity's messages.
+  if (!isLegacyName(alias) || /^[0-9a-fA-F]{64}$/.test(alias)) {
     return c.session.sendError(
       'invalid_message',
-      'alias must be 1-64 characters of A-Z a-z 0-9 _ -',
+      'alias must be 1-64 characters of A-Z a-z 0-9 _ - and not an identity hash',
     );
+  }
   if (c.session.aliases.size >= MAX_ALIASES && !c.session.aliases.has(alias)) {
     return c.session.sendError('alias_limit', 'Maximum alias limit reached');
   }
@@ -290,8 +306,15 @@ async function subscribeAlias(c: RelayFrameContext, json: Json): Promise<void> {
     if (!(err instanceof RelayError)) throw err;
     return c.session.sendError(err.code, err.message);
   }
+  if (!c.session.authenticated) return; // closed while the PoW was checked
+  if (!(await c.deps.router.register(alias, c.session, { replace: false }))) {
+    return c.session.sendError('alias_taken', 'This alias is held by another session');
+  }
   c.session.aliases.add(alias);
-  await c.deps.router.register(alias, c.session, { replace: false });
+  if (!c.session.authenticated) {
+    await c.deps.router.unregister(alias, c.session);
+    return;
+  }
   c.session.sendControl({ type: 'alias_subscribed', alias });
   await c.deps.router.drain(alias);
 }

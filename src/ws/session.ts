@@ -40,6 +40,10 @@ export class Session implements Endpoint {
   identity: string | undefined;
   readonly aliases = new Set<string>();
   private state: 'open' | 'authenticated' | 'closing' | 'closed' = 'open';
+
+  get authenticated(): boolean {
+    return this.state === 'authenticated';
+  }
   private closeReason: CloseReason | undefined;
   private readonly outbox: Outbox;
   private sent: Set<string> | undefined;
@@ -282,9 +286,13 @@ export class Session implements Endpoint {
         await router.unregister(this.identity!, this);
         for (const alias of this.aliases) await router.unregister(alias, this);
       }
-      await router.undelivered(unsent, this.closeReason);
     } catch (err) {
       ctx.logger.warn({ err }, 'session cleanup incomplete');
+    }
+    try {
+      await router.undelivered(unsent, this.closeReason);
+    } catch (err) {
+      ctx.logger.error({ err }, 'could not requeue undelivered frames');
     } finally {
       this.deps.onClosed(this);
       this.resolveClosed();

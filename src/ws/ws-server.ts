@@ -91,6 +91,8 @@ export class WebSocketLayer {
   /** Refuses new sockets, closes every session (`server_shutdown`) and waits for their cleanup. */
   async close(): Promise<void> {
     this.accepting = false;
+    // Statuses first, so they leave before each session's closing error frame.
+    this.router.settlePending();
     for (const session of this.sessions) session.closeWith('server_shutdown');
     const closed = Promise.all([...this.sessions].map((s) => s.closed));
     let timer: NodeJS.Timeout | undefined;
