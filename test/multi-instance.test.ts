@@ -10,6 +10,7 @@ import { RelaySession, type RelayErrorFrame } from '../src/client/ws-client.js';
 import { createLogger } from '../src/log.js';
 import { RedisStore } from '../src/store/redis/redis-store.js';
 import {
+  redisCli,
   startRedisCluster,
   startRedisServer,
   type TestRedisCluster,
@@ -146,6 +147,22 @@ describe('two instances on one Redis', () => {
     }
     assert.deepEqual(await a.relay.store.queued(h), [], 'nothing left to be delivered twice');
     assert.equal(binaries.length, 1);
+  });
+
+  it('drains what was queued while its Redis subscriptions were down', async () => {
+    const sender = open(a);
+    const recipient = open(b, generateIdentity(), true);
+    const got: string[] = [];
+    recipient.on('queued', (q) => got.push(String(q.payload.envelope)));
+    recipient.on('message', (m) => got.push(m.envelope));
+    await Promise.all([sender.connect(), recipient.connect()]);
+    // Cut every pub/sub connection: B does not hear of the next message until it resubscribes.
+    await redisCli(redis.port, 'CLIENT', 'KILL', 'TYPE', 'pubsub');
+    const status = await sender.send(recipient.identity.identityHash, 'sent while deaf');
+    assert.ok(['queued', 'delivered'].includes(status.status), status.status);
+    for (let i = 0; i < 100 && got.length === 0; i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(got, ['sent while deaf']);
   });
 
   it('replaces a session on the other instance', async () => {

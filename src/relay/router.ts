@@ -106,6 +106,10 @@ export class Router {
 
   async start(): Promise<void> {
     await this.store.subscribe(this.instanceId, (raw) => this.onInstanceMessage(raw));
+    // Messages queued while our subscriptions were down were announced to nobody: drain.
+    this.store.onResubscribed?.(() => {
+      for (const address of this.local.keys()) void this.drain(address);
+    });
   }
 
   /** Answers every sender still waiting for another instance: their messages are queued. */

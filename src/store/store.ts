@@ -123,6 +123,9 @@ export interface Store {
   /** Subscribes to the identity's channel (one handler per identity per store instance). */
   subscribe(identityHash: string, handler: ChannelHandler): Promise<void>;
   unsubscribe(identityHash: string): Promise<void>;
+  /** Called after the store re-established its subscriptions (notifications may have been
+   *  missed meanwhile). The memory store never loses them and never calls it. */
+  onResubscribed?(listener: () => void): void;
 }
 
 /** Names of the per-identity token buckets; their keys are `rl:{H}:<name>` (see bucketKey). */

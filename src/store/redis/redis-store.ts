@@ -61,6 +61,8 @@ export class RedisStore implements Store {
   private readonly handlers = new Map<string, ChannelHandler>();
   /** Channels whose UNSUBSCRIBE failed during an outage: dropped after reconnection. */
   private readonly staleChannels = new Set<string>();
+  private readonly resubscribed: Array<() => void> = [];
+  private subscriberReadyBefore = false;
   private secret: string | undefined;
   private secretRefresh: NodeJS.Timeout | undefined;
   private closed = false;
@@ -78,7 +80,14 @@ export class RedisStore implements Store {
       void this.refreshSecret();
     });
     // ioredis resubscribes right after emitting 'ready': drop stale channels after that.
-    this.subscriber.on('ready', () => queueMicrotask(() => this.dropStaleChannels()));
+    this.subscriber.on('ready', () =>
+      queueMicrotask(() => {
+        this.dropStaleChannels();
+        // Notifications published while the subscriber was away are lost: tell the owner.
+        if (this.subscriberReadyBefore) for (const listener of this.resubscribed) listener();
+        this.subscriberReadyBefore = true;
+      }),
+    );
     this.subscriber.on(this.sharded ? 'smessage' : 'message', (channel: string, message: string) =>
       this.dispatch(channel, message),
     );
@@ -389,6 +398,10 @@ export class RedisStore implements Store {
         : await this.client.publish(channel, message);
       return Number(receivers);
     });
+  }
+
+  onResubscribed(listener: () => void): void {
+    this.resubscribed.push(listener);
   }
 
   async subscribe(identityHash: string, handler: ChannelHandler): Promise<void> {
