@@ -1,6 +1,6 @@
 // TLS material: the operator's PEM files, or an ephemeral self-signed ECDSA P-256 certificate
 // for localhost generated at start-up (its SHA-256 fingerprint is logged so clients can pin it).
-import { createHash, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import 'reflect-metadata'; // required by @peculiar/x509's dependency injection
 import * as x509 from '@peculiar/x509';
@@ -58,6 +58,3 @@ export async function generateSelfSigned(): Promise<TlsMaterial> {
   const cert = certificate.toString('pem');
   return { cert, key, fingerprint: fingerprintOf(cert), selfSigned: true };
 }
-
-export const sha256Hex = (data: string | Uint8Array): string =>
-  createHash('sha256').update(data).digest('hex');

@@ -2,7 +2,7 @@
 // ignore"). The buckets live in the store (atomic there); jailed keys are also cached here so a
 // flood from a jailed source never reaches the store.
 import type { Config } from '../config.js';
-import { RelayError, StoreUnavailableError, rateLimited } from '../errors.js';
+import { StoreUnavailableError, rateLimited } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Logger } from '../log.js';
 import {
@@ -127,8 +127,4 @@ export class RateLimiter {
   private sweepJails(now: number): void {
     for (const [key, until] of this.jailCache) if (until <= now) this.jailCache.delete(key);
   }
-}
-
-export function isRateLimited(err: unknown): err is RelayError {
-  return err instanceof RelayError && err.code === 'rate_limited';
 }

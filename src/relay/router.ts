@@ -126,16 +126,8 @@ export class Router {
     await this.store.unsubscribe(this.instanceId).catch(() => undefined);
   }
 
-  get sessionCount(): number {
-    return this.local.size;
-  }
-
-  isLocal(address: string): boolean {
-    return this.local.has(address);
-  }
-
-  /** Makes `endpoint` the one live session of `address` here and on every other instance. */
-  /** With `replace: false` (v1 aliases) an earlier holder just stops receiving; it stays open. */
+  /** Makes `endpoint` the one live session of `address` here and on every other instance.
+   *  With `replace: false` (v1 aliases) it never takes an address another session holds: false. */
   async register(
     address: string,
     endpoint: Endpoint,
@@ -293,11 +285,6 @@ export class Router {
   async closeEverywhere(address: string, reason: CloseReason): Promise<void> {
     this.local.get(address)?.endpoint.closeWith(reason);
     await this.publish(address, { k: 'c', code: reason }).catch(() => 0);
-  }
-
-  /** Closes every local session (shutdown). */
-  closeAll(reason: CloseReason): void {
-    for (const entry of [...this.local.values()]) entry.endpoint.closeWith(reason);
   }
 
   private pushTo(entry: LocalEntry, frame: LiveFrame, carried?: Carried): void {
