@@ -105,8 +105,24 @@ export async function startRelay(
   nodeArgs: string[] = [],
 ): Promise<Server> {
   const env: NodeJS.ProcessEnv = { ...process.env, ...relayEnv(tls, extraEnv) };
+  const portOf = (entry: { msg?: string; port?: number }) =>
+    entry.msg === 'Entropy relay listening' ? entry.port : undefined;
+  const args = [...nodeArgs, join(ROOT, 'dist/cli.js'), 'serve'];
+  return spawnServer('relay', args, env, tls, portOf, 20_000, 10_000);
+}
+
+/** Starts a server process, waits for the JSON log line naming its port, returns its handle. */
+async function spawnServer(
+  kind: Server['kind'],
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  tls: boolean,
+  portOf: (entry: { msg?: string; port?: number }) => number | undefined,
+  startTimeoutMs: number,
+  stopTimeoutMs: number,
+): Promise<Server> {
   delete env.NODE_OPTIONS; // no tsx loader in the measured process
-  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'dist/cli.js'), 'serve'], {
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -117,22 +133,21 @@ export async function startRelay(
     log,
     (line) => {
       try {
-        const entry = JSON.parse(line) as { msg?: string; port?: number };
-        return entry.msg === 'Entropy relay listening' ? entry.port : undefined;
+        return portOf(JSON.parse(line) as { msg?: string; port?: number });
       } catch {
         return undefined;
       }
     },
-    20_000,
+    startTimeoutMs,
   );
   return {
-    kind: 'relay',
+    kind,
     pid: child.pid!,
     port,
     url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     tls,
     log,
-    stop: stopper(child, 10_000),
+    stop: stopper(child, stopTimeoutMs),
   };
 }
 
@@ -172,39 +187,12 @@ async function baselineCert(): Promise<{ cert: string; key: string }> {
 export async function startBaseline(tls: boolean): Promise<Server> {
   const script = await compiledBaseline();
   const env: NodeJS.ProcessEnv = { ...process.env, BASELINE_ADDR: '127.0.0.1', BASELINE_PORT: '0' };
-  delete env.NODE_OPTIONS;
   if (tls) {
     const files = await baselineCert();
     env.BASELINE_TLS_CERT = files.cert;
     env.BASELINE_TLS_KEY = files.key;
   }
-  const child = spawn(process.execPath, [script], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const log: string[] = [];
-  const port = await awaitPort(
-    child,
-    log,
-    (line) => {
-      try {
-        return (JSON.parse(line) as { port?: number }).port;
-      } catch {
-        return undefined;
-      }
-    },
-    15_000,
-  );
-  return {
-    kind: 'baseline',
-    pid: child.pid!,
-    port,
-    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
-    tls,
-    log,
-    stop: stopper(child, 5000),
-  };
+  return spawnServer('baseline', [script], env, tls, (entry) => entry.port, 15_000, 5000);
 }
 
 export interface ProcSample {
