@@ -8,6 +8,7 @@ import type { AccountService } from './account/account-service.js';
 import type { KeysService } from './keys/keys-service.js';
 import type { NicknameService } from './nickname/nickname-service.js';
 import type { PowService } from './pow/pow-service.js';
+import type { ServerSecret } from './secret.js';
 import type { Store } from './store/store.js';
 
 export interface RelayContext {
@@ -19,7 +20,7 @@ export interface RelayContext {
   trust: TrustFn;
   version: string;
   /** Server secret keying PoW seeds and session tokens (shared by all instances). */
-  secret: string;
+  secret: ServerSecret;
   limiter: RateLimiter;
   /** Set when shutdown starts: responses then close their connection. */
   lifecycle: { closing: boolean };

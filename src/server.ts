@@ -19,6 +19,7 @@ import { NicknameService } from './nickname/nickname-service.js';
 import { PowService } from './pow/pow-service.js';
 import { createStore } from './store/index.js';
 import type { Store } from './store/store.js';
+import { ServerSecret } from './secret.js';
 import { generateSelfSigned, loadTlsMaterial, type TlsMaterial } from './tls.js';
 import { VERSION } from './version.js';
 import { WebSocketLayer } from './ws/ws-server.js';
@@ -64,7 +65,9 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
 
   const store = options.store ?? (await createStore(config, logger));
   await store.connect();
-  const secret = config.secretSalt ?? (await store.sharedSecret(randomBytes(32).toString('hex')));
+  const secret = new ServerSecret(
+    config.secretSalt ?? (await store.sharedSecret(randomBytes(32).toString('hex'))),
+  );
 
   const tls = config.tls ? await tlsMaterial(config) : undefined;
   const server: HttpServer = tls

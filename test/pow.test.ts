@@ -1,6 +1,7 @@
 // Proof of work: the v1 hash rule, nonce validation, stateless seeds, the difficulty rules of
 // PROTOCOL.md §2.2 (load, age, nickname, minimums, cap, floor), purpose binding, single use,
 // and the worker-thread client solver.
+import { ServerSecret } from '../src/secret.js';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
@@ -46,7 +47,7 @@ function setup(opts: { powBase?: number; powMax?: number; powLoadThresholds?: nu
   const store = new MemoryStore(now);
   const metrics = new Metrics();
   const pow = new PowService({
-    secret: SECRET,
+    secret: new ServerSecret(SECRET),
     store,
     powBase: opts.powBase ?? 4,
     powMax: opts.powMax ?? 8,
@@ -356,7 +357,7 @@ describe('PowService.verify', () => {
     const { pow } = setup();
     const other = setup();
     const foreign = new PowService({
-      secret: 'another-secret-of-at-least-32-characters',
+      secret: new ServerSecret('another-secret-of-at-least-32-characters'),
       store: other.store,
       powBase: 4,
       powMax: 8,

@@ -2,6 +2,7 @@
 // the relay: REST routes and WebSocket auth both call verify().
 import { RelayError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
+import type { ServerSecret } from '../secret.js';
 import type { Store } from '../store/store.js';
 import { normaliseNonce, powDigestMeets } from './hash-rule.js';
 import { decodeSeed, encodeSeed, type PowPurpose } from './seed.js';
@@ -33,7 +34,7 @@ const LOAD_WINDOW_S = 10;
 const SPENT_MARGIN_MS = 2000;
 
 export interface PowServiceOptions {
-  secret: string;
+  secret: ServerSecret;
   store: Store;
   powBase: number;
   powMax: number;
@@ -104,7 +105,7 @@ function challengePurpose(type: string | undefined, nickname: string | undefined
 }
 
 export class PowService {
-  private readonly secret: string;
+  private readonly secret: ServerSecret;
   private readonly store: Store;
   private readonly powBase: number;
   private readonly powMax: number;
@@ -141,7 +142,7 @@ export class PowService {
       this.loadIncrement(),
     );
     const expiresAt = Math.floor(this.now() / 1000) + SEED_LIFETIME_S;
-    const seed = encodeSeed({ expiresAt, difficulty, purpose }, this.secret);
+    const seed = encodeSeed({ expiresAt, difficulty, purpose }, this.secret.value);
     return { seed, difficulty, expires_in: SEED_LIFETIME_S };
   }
 
@@ -152,7 +153,7 @@ export class PowService {
     if (typeof seedInput !== 'string' || nonce === null) {
       throw this.reject('invalid', 'Proof of work seed or nonce missing or malformed');
     }
-    const seed = decodeSeed(seedInput, this.secret, this.now());
+    const seed = decodeSeed(seedInput, this.secret.value, this.now());
     if (seed === 'expired') throw this.reject('expired', 'Proof of work seed expired');
     if (seed === 'bad_mac') throw this.reject('invalid', 'Proof of work seed not issued here');
     if (seed === 'malformed') throw this.reject('invalid', 'Proof of work seed malformed');

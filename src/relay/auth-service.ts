@@ -6,6 +6,7 @@ import { RelayError } from '../errors.js';
 import { decodeBase64 } from '../identity/crypto.js';
 import { checkSignature, keyOfIdentity } from '../identity/proof.js';
 import type { PowService } from '../pow/pow-service.js';
+import type { ServerSecret } from '../secret.js';
 import type { Store } from '../store/store.js';
 import { parseAddress } from './addresses.js';
 
@@ -25,11 +26,11 @@ export class AuthService {
     private readonly store: Store,
     private readonly pow: PowService,
     private readonly config: Config,
-    private readonly secret: string,
+    private readonly secret: ServerSecret,
   ) {}
 
   private tokenHash(token: string): string {
-    return createHmac('sha256', this.secret).update(token).digest('hex');
+    return createHmac('sha256', this.secret.value).update(token).digest('hex');
   }
 
   /** Throws RelayError `auth_failed` (or `storage_unavailable`) when the payload does not authenticate. */
