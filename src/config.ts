@@ -25,6 +25,8 @@ export interface Config {
   maxConnsPerIp: number;
   maxBodyBytes: number;
   maxWsMessageBytes: number;
+  maxSocketBufferBytes: number;
+  slowReaderGraceMs: number;
   authTimeoutMs: number;
   idleTimeoutS: number;
 
@@ -41,6 +43,7 @@ export interface Config {
   limitNickLookup: number;
   limitAccountBurn: number;
   limitWsFrames: number;
+  limitQueueBytes: number;
   limitMsgSend: number;
   limitMsgReceive: number;
   jailSeconds: number;
@@ -160,6 +163,24 @@ export const OPTIONS: readonly OptionSpec[] = [
     min: 1 * KiB,
     max: 64 * MiB,
     describe: 'Largest inbound WebSocket message (larger: close 1009)',
+  },
+  {
+    key: 'maxSocketBufferBytes',
+    env: 'ENTROPY_MAX_SOCKET_BUFFER_BYTES',
+    kind: 'int',
+    default: 1 * MiB,
+    min: 16 * KiB,
+    max: 256 * MiB,
+    describe:
+      'Bytes a WebSocket may have waiting to be written; messages over it go to the offline queue',
+  },
+  {
+    key: 'slowReaderGraceMs',
+    env: 'ENTROPY_SLOW_READER_GRACE_MS',
+    kind: 'int',
+    default: 10_000,
+    min: 100,
+    describe: 'A WebSocket over its buffer cap this long is closed (4004 slow_reader)',
   },
   {
     key: 'authTimeoutMs',
@@ -351,6 +372,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: 600,
     min: 1,
     describe: 'WebSocket frames per IP per 10 s',
+  },
+  {
+    key: 'limitQueueBytes',
+    env: 'ENTROPY_LIMIT_QUEUE_BYTES',
+    kind: 'int',
+    default: 8 * MiB,
+    min: 1 * KiB,
+    describe: 'Offline-queue bytes a sender IP may cause to be stored per 60 s',
   },
   {
     key: 'limitMsgSend',

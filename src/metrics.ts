@@ -61,6 +61,30 @@ export class Metrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  readonly socketSpills = new Counter({
+    name: 'entropy_socket_spills_total',
+    help: 'Messages sent to the offline queue because their socket was over its byte cap',
+    registers: [this.registry],
+  });
+  readonly slowReaderCloses = new Counter({
+    name: 'entropy_slow_reader_closes_total',
+    help: 'WebSockets closed for staying over their byte cap (4004 slow_reader)',
+    registers: [this.registry],
+  });
+  /** Set by the WebSocket layer: reads the outbound scheduler's byte counts at scrape time. */
+  outboxBytes: () => { held: number; peak: number } = () => ({ held: 0, peak: 0 });
+  readonly socketBacklogBytes: Gauge = new Gauge({
+    name: 'entropy_socket_backlog_bytes',
+    help: 'Bytes waiting to be written to WebSockets (all sockets)',
+    registers: [this.registry],
+    collect: (): void => this.socketBacklogBytes.set(this.outboxBytes().held),
+  });
+  readonly socketBacklogPeakBytes: Gauge = new Gauge({
+    name: 'entropy_socket_backlog_peak_bytes',
+    help: 'Largest backlog one WebSocket has had since start (bounded by ENTROPY_MAX_SOCKET_BUFFER_BYTES plus one frame)',
+    registers: [this.registry],
+    collect: (): void => this.socketBacklogPeakBytes.set(this.outboxBytes().peak),
+  });
   readonly queueDrained = new Counter({
     name: 'entropy_queue_drained_total',
     help: 'Offline queue items delivered on reconnect',

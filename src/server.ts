@@ -80,7 +80,7 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
     : createHttpServer();
 
   const metrics = new Metrics();
-  const limiter = new RateLimiter(config, store, metrics, logger);
+  const limiter = new RateLimiter(config, store, metrics, logger, secret);
   const pow = new PowService({
     secret,
     store,

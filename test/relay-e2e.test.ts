@@ -16,6 +16,8 @@ const LIMITS = {
   limitMsgReceive: 10_000,
   limitWsFrames: 100_000,
   limitKeysUpload: 1000,
+  // A burst of 1000 jittered messages is held at once; the per-socket cap has its own tests.
+  maxSocketBufferBytes: 16 * 1024 * 1024,
 };
 
 /** Resolves once `predicate` holds, checking on every event of `session`. */

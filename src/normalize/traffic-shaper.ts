@@ -29,6 +29,20 @@ export interface OutboundFrame {
   onWritten?: () => void;
   /** Opaque data the owner needs to recover the frame if it is never written (e.g. a queued message). */
   carries?: unknown;
+  /**
+   * A message frame, subject to the outbox's byte cap: refused (enqueue returns false) while the
+   * outbox holds more than maxBufferedBytes, and from then on until it has drained to half of it,
+   * so a refused message is never overtaken by a later one.
+   */
+  bounded?: boolean;
+}
+
+/** What the owner of an outbox hears about its backlog. */
+export interface OutboxWatcher {
+  /** The outbox stayed over its byte cap for stallGraceMs: the peer is not reading. */
+  onStalled(): void;
+  /** Bounded frames were refused and the backlog has since drained to half the cap. */
+  onWritable(): void;
 }
 
 /** What an outbox writes to: a `ws` WebSocket satisfies it. */
@@ -61,6 +75,11 @@ export interface TrafficShaperOptions {
   onLateness?: (ms: number) => void;
   /** Delay source for jittered frames (default: CSPRNG, uniform over [min, max]). */
   drawJitterMs?: (min: number, max: number) => number;
+  /** Per outbox: bytes waiting or handed to the socket and not yet written out, above which
+   *  bounded frames are refused (ENTROPY_MAX_SOCKET_BUFFER_BYTES). Default: unbounded. */
+  maxBufferedBytes?: number;
+  /** How long an outbox may stay over maxBufferedBytes before onStalled (ENTROPY_SLOW_READER_GRACE_MS). */
+  stallGraceMs?: number;
   timers?: ShaperTimers;
 }
 
@@ -152,6 +171,11 @@ class OutboxState implements DueNode {
   /** The sink failed (send threw or a callback reported an error): nothing more is written. */
   private broken = false;
   private lastDue = -Infinity;
+  /** Bytes of the frames waiting or in flight: what this socket makes the relay hold. */
+  heldBytes = 0;
+  /** A bounded frame was refused; cleared once the backlog drained to half the cap. */
+  private spilled = false;
+  private stallTimer: unknown;
   readonly waiting = new FrameQueue();
   /** Handed to the sink, callback not fired yet. ws fires send callbacks in send order. */
   private readonly inFlight = new FrameQueue();
@@ -161,6 +185,7 @@ class OutboxState implements DueNode {
   constructor(
     private readonly core: ShaperCore,
     private readonly sink: FrameSink,
+    private readonly watcher: OutboxWatcher | undefined,
   ) {
     this.pacingSlice = core.nextPacingSlice();
   }
@@ -168,6 +193,15 @@ class OutboxState implements DueNode {
   enqueue(frame: OutboundFrame): boolean {
     if (this.closed) return false;
     const core = this.core;
+    const size = frame.data.length;
+    // One frame larger than the cap is still taken by an empty outbox, or it could never leave.
+    const over = this.heldBytes > 0 && this.heldBytes + size > core.maxBufferedBytes;
+    if (frame.bounded && (this.spilled || over)) {
+      this.spilled = true;
+      this.watchStall();
+      return false;
+    }
+    this.hold(size);
     const now = core.now();
     let due = frame.jitter ? now + core.jitterDelay() : now;
     if (due < this.lastDue) due = this.lastDue;
@@ -210,10 +244,53 @@ class OutboxState implements DueNode {
     return false;
   }
 
+  private hold(bytes: number): void {
+    this.heldBytes += bytes;
+    const core = this.core;
+    core.heldBytes += bytes;
+    if (this.heldBytes > core.peakOutboxBytes) core.peakOutboxBytes = this.heldBytes;
+    this.watchStall();
+  }
+
+  private release(bytes: number): void {
+    this.heldBytes -= bytes;
+    const core = this.core;
+    core.heldBytes -= bytes;
+    if (this.spilled && this.heldBytes <= core.maxBufferedBytes / 2) {
+      this.spilled = false;
+      this.watcher?.onWritable();
+    }
+    this.watchStall();
+  }
+
+  /** Refusing frames, or over the cap: the stall timer runs; drained: it stops. */
+  private get backlogged(): boolean {
+    return this.spilled || this.heldBytes > this.core.maxBufferedBytes;
+  }
+
+  private watchStall(): void {
+    if (!this.backlogged) this.clearStallTimer();
+    else if (this.stallTimer === undefined && this.watcher && !this.closed) {
+      this.stallTimer = this.core.timers.setTimeout(this.onStallTimer, this.core.stallGraceMs);
+    }
+  }
+
+  private clearStallTimer(): void {
+    if (this.stallTimer === undefined) return;
+    this.core.timers.clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
+  }
+
+  private readonly onStallTimer = (): void => {
+    this.stallTimer = undefined;
+    if (!this.closed && this.backlogged) this.watcher?.onStalled();
+  };
+
   private readonly onSent = (err?: Error | null): void => {
     if (this.closed) return;
     const frame = this.inFlight.shift();
     if (frame === undefined) return;
+    this.release(frame.data.length);
     if (err) {
       (this.failed ??= []).push(frame);
       // Writing later frames after a lost one would break the order; the socket is going away.
@@ -248,7 +325,7 @@ class OutboxState implements DueNode {
   pace(dummy: OutboundFrame): void {
     if (this.realSinceTick) {
       this.realSinceTick = false;
-    } else if (this.writable()) {
+    } else if (this.writable() && this.heldBytes < this.core.maxBufferedBytes) {
       this.enqueue(dummy);
     }
   }
@@ -256,6 +333,9 @@ class OutboxState implements DueNode {
   close(): OutboundFrame[] {
     if (this.closed) return [];
     this.closed = true;
+    this.clearStallTimer();
+    this.core.heldBytes -= this.heldBytes;
+    this.heldBytes = 0;
     this.core.detach(this);
     const frames = this.failed ?? [];
     this.failed = undefined;
@@ -269,7 +349,14 @@ class ShaperCore {
   readonly now: () => number;
   readonly onLateness: ((ms: number) => void) | undefined;
   readonly pacingIdleMs: number;
+  readonly maxBufferedBytes: number;
+  readonly stallGraceMs: number;
+  readonly timers: ShaperTimers;
   outboxCount = 0;
+  /** Bytes held by all outboxes (waiting or in flight). */
+  heldBytes = 0;
+  /** The most bytes one outbox has held at once since start. */
+  peakOutboxBytes = 0;
   framesWritten = 0;
   dummiesWritten = 0;
   readonly heap = new DueHeap<OutboxState>();
@@ -293,7 +380,6 @@ class ShaperCore {
   private readonly jitterMax: number;
   private readonly pacingMs: number;
   private readonly draw: (min: number, max: number) => number;
-  private readonly timers: ShaperTimers;
   private stopped = false;
   private dueTimer: unknown;
   /** Due time the timer was armed for (Infinity when not armed). */
@@ -315,6 +401,8 @@ class ShaperCore {
     this.onLateness = opts.onLateness;
     this.draw = opts.drawJitterMs ?? drawJitterMs;
     this.timers = opts.timers ?? NODE_TIMERS;
+    this.maxBufferedBytes = opts.maxBufferedBytes ?? Infinity;
+    this.stallGraceMs = opts.stallGraceMs ?? 10_000;
   }
 
   jitterDelay(): number {
@@ -436,10 +524,10 @@ export class TrafficShaper {
     this.#core = new ShaperCore(opts);
   }
 
-  /** A new outbox for a socket. */
-  attach(sink: FrameSink): Outbox {
+  /** A new outbox for a socket; `watcher` hears when its backlog stalls or drains. */
+  attach(sink: FrameSink, watcher?: OutboxWatcher): Outbox {
     this.#core.outboxCount++;
-    return new Outbox(new OutboxState(this.#core, sink));
+    return new Outbox(new OutboxState(this.#core, sink, watcher));
   }
 
   /** Stops the shared timers (relay shutdown). Frames still waiting are left to close(). */
@@ -449,6 +537,16 @@ export class TrafficShaper {
 
   get outboxCount(): number {
     return this.#core.outboxCount;
+  }
+
+  /** Bytes all outboxes hold: waiting for their time, or handed to a socket not done writing. */
+  get heldBytes(): number {
+    return this.#core.heldBytes;
+  }
+
+  /** The most bytes any one outbox has held at once since start. */
+  get peakOutboxBytes(): number {
+    return this.#core.peakOutboxBytes;
   }
 
   /** Frames whose send callback reported success (dummies included). */
@@ -484,7 +582,8 @@ export class Outbox {
   /**
    * Schedules a frame. A frame due at once with nothing ahead of it (unjittered, idle outbox) is
    * handed to the sink before this returns. Returns false (and keeps nothing) once the outbox is
-   * closed, so the owner can fall back (e.g. queue the message offline).
+   * closed, or for a bounded frame while the backlog is over the cap, so the owner can fall back
+   * (e.g. queue the message offline).
    */
   enqueue(frame: OutboundFrame): boolean {
     return this.#state.enqueue(frame);
@@ -512,6 +611,11 @@ export class Outbox {
   /** Frames waiting (not yet handed to the sink). */
   get pending(): number {
     return this.#state.waiting.length;
+  }
+
+  /** Bytes waiting or handed to the sink and not yet written out. */
+  get heldBytes(): number {
+    return this.#state.heldBytes;
   }
 
   get closed(): boolean {

@@ -1,10 +1,17 @@
 // Token buckets per client IP and per identity (PROTOCOL.md §3), with the jail ("temporary
-// ignore"). The buckets live in the store (atomic there); jailed keys are also cached here so a
-// flood from a jailed source never reaches the store.
+// ignore"). Two homes, chosen so that nothing at rest links a sender to a recipient (§7):
+// * store buckets (shared by every instance): per-IP HTTP buckets and WebSocket auth, keyed by a
+//   daily keyed hash of the IP (never the IP itself), and the recipient's msg_receive bucket;
+// * local buckets, in this process, where the sender's socket lives: WebSocket frames per IP,
+//   messages sent per identity and offline bytes queued per sender IP. They are checked
+//   synchronously and never written to the store, so a Redis snapshot or MONITOR sees no sender
+//   activity next to a recipient's.
+// Jailed store keys are also cached here so a flood from a jailed source never reaches the store.
 import type { Config } from '../config.js';
 import { StoreUnavailableError, rateLimited } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Logger } from '../log.js';
+import type { ServerSecret } from '../secret.js';
 import {
   identityBucketKey,
   ipBucketKey,
@@ -12,43 +19,53 @@ import {
   type IdentityBucket,
   type Store,
 } from '../store/store.js';
+import {
+  bucketTtlMs,
+  newBucket,
+  takeFromBucket,
+  type BucketState,
+} from '../store/memory/token-bucket.js';
+import { TtlMap } from '../store/memory/ttl-map.js';
 
 export type IpBucket =
-  | 'global'
-  | 'challenge'
-  | 'upload'
-  | 'fetch'
-  | 'random'
-  | 'nick_register'
-  | 'nick_lookup'
-  | 'burn'
-  | 'ws_frames';
+  'global' | 'challenge' | 'upload' | 'fetch' | 'random' | 'nick_register' | 'nick_lookup' | 'burn';
+
+/** Buckets kept in this process: ws_frames and queue_bytes per IP, msg_send per identity. */
+export type LocalBucket = 'ws_frames' | 'msg_send' | 'queue_bytes';
+
+type StoreBucket = IpBucket | Exclude<IdentityBucket, 'msg_send'>;
 
 const JAIL_STRIKES = 6;
 const SECOND = 1000;
+const DAY_MS = 86_400_000;
 const JAIL_CACHE_SWEEP_AT = 10_000;
+/** Local buckets: every SWEEP_EVERY takes, reclaim up to SWEEP_BUDGET expired ones. */
+const SWEEP_EVERY = 256;
+const SWEEP_BUDGET = 512;
 
-export function bucketSpecs(config: Config): Record<IpBucket | IdentityBucket, BucketSpec> {
+export function bucketSpecs(config: Config): Record<StoreBucket | LocalBucket, BucketSpec> {
   const jail = { strikes: JAIL_STRIKES, jailMs: config.jailSeconds * SECOND };
-  const perIp = (capacity: number, windowS: number): BucketSpec => ({
+  const jailing = (capacity: number, windowS: number): BucketSpec => ({
     capacity,
     windowMs: windowS * SECOND,
     jail,
   });
   return {
-    global: perIp(config.limitGlobal, 10),
-    challenge: perIp(config.powLimit, 60),
-    upload: perIp(config.limitKeysUpload, 60),
-    fetch: perIp(config.limitKeysFetch, 60),
-    random: perIp(config.limitKeysRandom, 60),
-    nick_register: perIp(config.limitNickRegister, 60),
-    nick_lookup: perIp(config.limitNickLookup, 60),
-    burn: perIp(config.limitAccountBurn, 300),
-    ws_frames: perIp(config.limitWsFrames, 10),
-    msg_send: perIp(config.limitMsgSend, 10),
+    global: jailing(config.limitGlobal, 10),
+    challenge: jailing(config.powLimit, 60),
+    upload: jailing(config.limitKeysUpload, 60),
+    fetch: jailing(config.limitKeysFetch, 60),
+    random: jailing(config.limitKeysRandom, 60),
+    nick_register: jailing(config.limitNickRegister, 60),
+    nick_lookup: jailing(config.limitNickLookup, 60),
+    burn: jailing(config.limitAccountBurn, 300),
+    ws_frames: jailing(config.limitWsFrames, 10),
+    msg_send: jailing(config.limitMsgSend, 10),
     // A recipient's bucket is never jailed: that would let anyone silence a user.
     msg_receive: { capacity: config.limitMsgReceive, windowMs: 10 * SECOND },
-    ws_auth: perIp(config.powLimit, 60),
+    ws_auth: jailing(config.powLimit, 60),
+    // Refused per message (the sender hears rate_limited), never jailed.
+    queue_bytes: { capacity: config.limitQueueBytes, windowMs: 60 * SECOND },
   };
 }
 
@@ -59,50 +76,94 @@ export interface LimitOptions {
 }
 
 export class RateLimiter {
-  private readonly specs: Record<IpBucket | IdentityBucket, BucketSpec>;
+  private readonly specs: Record<StoreBucket | LocalBucket, BucketSpec>;
   private readonly jailCache = new Map<string, number>();
+  private readonly local: TtlMap<BucketState>;
+  private localTakes = 0;
 
   constructor(
     config: Config,
     private readonly store: Store,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
+    private readonly secret: ServerSecret,
     private readonly now: () => number = Date.now,
   ) {
     this.specs = bucketSpecs(config);
+    this.local = new TtlMap(now);
   }
 
-  /** Takes from a per-IP bucket; throws 429 `rate_limited` with the retry time when refused. */
-  takeIp(ipKey: string, bucket: IpBucket, options: LimitOptions): Promise<void> {
-    return this.take(ipBucketKey(ipKey, bucket), bucket, options);
+  /** Takes from a per-IP store bucket; throws 429 `rate_limited` with the retry time when refused. */
+  takeIp(ipKey: string, bucket: IpBucket | 'ws_auth', options: LimitOptions): Promise<void> {
+    return this.take(() => ipBucketKey(this.ipTag(ipKey), bucket), bucket, options);
   }
 
-  takeIdentity(identityHash: string, bucket: IdentityBucket, options: LimitOptions): Promise<void> {
-    return this.take(identityBucketKey(identityHash, bucket), bucket, options);
+  takeIdentity(
+    identityHash: string,
+    bucket: Exclude<IdentityBucket, 'msg_send'>,
+    options: LimitOptions,
+  ): Promise<void> {
+    return this.take(() => identityBucketKey(identityHash, bucket), bucket, options);
   }
 
-  /** Forgets cached jails of an identity (after a burn its counters are gone). */
+  /**
+   * Takes `cost` from a bucket of this process (`key`: an IP limit key or an identity hash);
+   * throws 429 `rate_limited` when refused. Synchronous: no store round trip.
+   */
+  takeLocal(bucket: LocalBucket, key: string, cost = 1): void {
+    if (++this.localTakes % SWEEP_EVERY === 0) this.local.sweep(SWEEP_BUDGET);
+    const spec = this.specs[bucket];
+    const id = `${bucket}:${key}`;
+    const now = this.now();
+    let state = this.local.get(id);
+    if (state === undefined) {
+      state = newBucket(spec, now);
+      this.local.set(id, state, bucketTtlMs(spec));
+    } else {
+      this.local.expire(id, bucketTtlMs(spec));
+    }
+    const result = takeFromBucket(state, spec, cost, now);
+    if (result.allowed) return;
+    this.metrics.rateLimited.inc({ bucket });
+    if (result.jailed && result.retryAfterMs === spec.jail?.jailMs)
+      this.metrics.jailed.inc({ bucket });
+    throw rateLimited(Math.max(1, Math.ceil(result.retryAfterMs / SECOND)));
+  }
+
+  /** Forgets an identity's local buckets and cached jails (after a burn its counters are gone). */
   forgetIdentity(identityHash: string): void {
+    this.local.delete(`msg_send:${identityHash}`);
     for (const key of this.jailCache.keys())
       if (key.includes(`{${identityHash}}`)) this.jailCache.delete(key);
   }
 
+  /**
+   * The IP as store bucket keys carry it: HMAC(server secret, UTC day, IP), so every instance
+   * derives the same key, the key changes every day and no raw IP is ever written to the store.
+   */
+  private ipTag(ipKey: string): string {
+    const day = Math.floor(this.now() / DAY_MS);
+    return this.secret.mac(`ip-bucket ${day}`, ipKey).slice(0, 32);
+  }
+
   private async take(
-    key: string,
-    bucket: IpBucket | IdentityBucket,
+    keyOf: () => string,
+    bucket: StoreBucket,
     options: LimitOptions,
   ): Promise<void> {
     const now = this.now();
-    const jailedUntil = this.jailCache.get(key);
-    if (jailedUntil !== undefined) {
-      if (jailedUntil > now) {
-        this.metrics.rateLimited.inc({ bucket });
-        throw rateLimited(Math.ceil((jailedUntil - now) / SECOND));
-      }
-      this.jailCache.delete(key);
-    }
+    let key: string;
     let result;
     try {
+      key = keyOf();
+      const jailedUntil = this.jailCache.get(key);
+      if (jailedUntil !== undefined) {
+        if (jailedUntil > now) {
+          this.metrics.rateLimited.inc({ bucket });
+          throw rateLimited(Math.ceil((jailedUntil - now) / SECOND));
+        }
+        this.jailCache.delete(key);
+      }
       result = await this.store.takeTokens(key, this.specs[bucket], options.cost ?? 1);
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err;

@@ -37,8 +37,12 @@ export interface Endpoint {
   readonly sessionId: string;
   readonly authAt: number;
   readonly acks: boolean;
-  /** Hands a frame to the session's outbox; `carried` comes back through written()/undelivered(). */
-  push(frame: LiveFrame, carried?: Carried): void;
+  /**
+   * Hands a frame to the session's outbox; `carried` comes back through written()/undelivered().
+   * False when the session cannot take it now (its socket is over its byte cap): the router then
+   * keeps the message in the offline queue until the session calls resume().
+   */
+  push(frame: LiveFrame, carried?: Carried): boolean;
   /** True when a message with this id was already handed to this session. */
   hasSent(id: string): boolean;
   closeWith(reason: CloseReason): void;
@@ -49,6 +53,8 @@ export interface OutboundMessage {
   frame: LiveFrame;
   /** Makes what goes to the offline queue (JSON text); null for live-only (volatile) frames. */
   queued: (() => string) | null;
+  /** Charges the sender for the bytes this message makes the store hold; false: refused. */
+  chargeQueued?: (bytes: number) => boolean;
 }
 
 interface LocalEntry {
@@ -59,6 +65,8 @@ interface LocalEntry {
   awaitingDrain: boolean;
   /** Messages that arrived during a drain: delivered after it, to keep the order. */
   held: Array<{ frame: LiveFrame; carried?: Carried }>;
+  /** Messages the session refused, being written to the queue in order (see spill()). */
+  spilling: Promise<void> | undefined;
 }
 
 type WireFrame = { t: 'j'; v: Record<string, unknown> } | { t: 'b'; d: string };
@@ -142,6 +150,7 @@ export class Router {
       redrain: false,
       awaitingDrain: true,
       held: [],
+      spilling: undefined,
     });
     await this.subscribe(address);
     if (!options.replace) return true;
@@ -167,7 +176,7 @@ export class Router {
     entry.awaitingDrain = false;
     entry.draining = true;
     try {
-      do {
+      drain: do {
         entry.redrain = false;
         const items = await this.store.queued(address);
         if (this.local.get(address) !== entry) return;
@@ -181,12 +190,14 @@ export class Router {
               payload: JSON.parse(item.payload) as unknown,
             },
           };
-          entry.endpoint.push(frame, {
+          const carried = {
             recipient: address,
             id: item.id,
             payload: () => item.payload,
             inQueue: true,
-          });
+          };
+          // The session is full: the rest waits in the queue until it resumes.
+          if (!entry.endpoint.push(frame, carried)) break drain;
           this.metrics.queueDrained.inc();
         }
       } while (entry.redrain);
@@ -201,6 +212,14 @@ export class Router {
       entry.held = [];
       for (const { frame, carried } of held) this.pushTo(entry, frame, carried);
     }
+  }
+
+  /** The session of `address` can take frames again after refusing some: deliver the queue. */
+  resume(address: string, endpoint: Endpoint): void {
+    const entry = this.local.get(address);
+    if (entry?.endpoint !== endpoint) return;
+    // Refused messages still being written to the queue go first, so the drain sees them.
+    void (entry.spilling ?? Promise.resolve()).then(() => this.drain(address));
   }
 
   /** Routes a message to `recipient`; `notify` receives the sender's delivery status. */
@@ -220,6 +239,11 @@ export class Router {
       return;
     }
     const item: QueuedItem = { id: message.id, payload: message.queued() };
+    if (message.chargeQueued && !message.chargeQueued(Buffer.byteLength(item.payload))) {
+      this.metrics.messages.inc({ outcome: 'rejected' });
+      notify?.('rejected', 'rate_limited');
+      return;
+    }
     if (!(await this.store.enqueue(recipient, item, this.limits))) {
       this.metrics.messages.inc({ outcome: 'rejected' });
       notify?.('rejected', 'mailbox_full');
@@ -257,23 +281,44 @@ export class Router {
         carried.notify?.('rejected', 'invalid_recipient');
         continue;
       }
-      if (carried.inQueue) {
-        carried.notify?.('queued');
-        continue;
-      }
-      try {
-        const item = { id: carried.id, payload: carried.payload() };
-        const stored = await this.store.enqueue(carried.recipient, item, this.limits);
-        if (stored) touched.add(carried.recipient);
-        this.metrics.messages.inc({ outcome: stored ? 'queued' : 'rejected' });
-        carried.notify?.(stored ? 'queued' : 'rejected', stored ? undefined : 'mailbox_full');
-      } catch (err) {
-        this.logger.error({ err }, 'could not requeue an undelivered message');
-        carried.notify?.('rejected', 'storage_unavailable');
-      }
+      if (await this.requeue(carried)) touched.add(carried.recipient);
     }
     // A session that reconnected elsewhere meanwhile re-drains its queue.
     for (const recipient of touched) await this.publish(recipient, { k: 'q' }).catch(() => 0);
+  }
+
+  /** Puts a message that was not written back in the offline queue (if it is not there yet)
+   *  and tells its sender; true when it was written to the queue now. */
+  private async requeue(carried: Carried): Promise<boolean> {
+    if (carried.inQueue) {
+      carried.notify?.('queued');
+      return false;
+    }
+    try {
+      const item = { id: carried.id, payload: carried.payload() };
+      const stored = await this.store.enqueue(carried.recipient, item, this.limits);
+      this.metrics.messages.inc({ outcome: stored ? 'queued' : 'rejected' });
+      carried.notify?.(stored ? 'queued' : 'rejected', stored ? undefined : 'mailbox_full');
+      return stored;
+    } catch (err) {
+      this.logger.error({ err }, 'could not requeue an undelivered message');
+      carried.notify?.('rejected', 'storage_unavailable');
+      return false;
+    }
+  }
+
+  /**
+   * The session refused a message (its socket is over its byte cap): it goes to the offline
+   * queue, in arrival order, and reaches the session when it resumes (or on its next connection).
+   */
+  private spill(entry: LocalEntry, carried: Carried): void {
+    this.metrics.socketSpills.inc();
+    entry.spilling = (entry.spilling ?? Promise.resolve()).then(async () => {
+      const queuedNow = await this.requeue(carried);
+      // Another session took the address meanwhile (maybe elsewhere): it must hear of it.
+      if (queuedNow && this.local.get(carried.recipient) !== entry)
+        await this.publish(carried.recipient, { k: 'q' }).catch(() => 0);
+    });
   }
 
   /** Removes acknowledged items from a session's queue. */
@@ -292,7 +337,8 @@ export class Router {
       carried.notify?.('delivered');
       return;
     }
-    entry.endpoint.push(frame, carried);
+    // Refused: volatile frames are dropped, messages wait in the queue.
+    if (!entry.endpoint.push(frame, carried) && carried) this.spill(entry, carried);
   }
 
   private removeQueued(address: string, ids: string[]): void {

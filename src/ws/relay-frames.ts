@@ -100,7 +100,7 @@ async function admit(
 ): Promise<boolean> {
   const { limiter } = c.deps.ctx;
   try {
-    await limiter.takeIdentity(c.identity, 'msg_send', { failClosed: false, cost });
+    limiter.takeLocal('msg_send', c.identity, cost);
   } catch (err) {
     if (!(err instanceof RelayError)) throw err;
     c.session.sendJittered(statusFrame(statusId, to, 'rejected', 'rate_limited', err.retryAfterS));
@@ -132,8 +132,16 @@ async function route(
       : JSON.stringify({ type: 'binary_payload', data_hex: frame.data.toString('hex') });
   const notify = (status: DeliveryStatus, reason?: string) =>
     c.session.sendJittered(statusFrame(statusId ?? id, to, status, reason));
+  const chargeQueued = (bytes: number): boolean => {
+    try {
+      c.deps.ctx.limiter.takeLocal('queue_bytes', c.session.ipKey, bytes);
+      return true;
+    } catch {
+      return false;
+    }
+  };
   try {
-    await c.deps.router.send(to, { id, frame, queued }, notify);
+    await c.deps.router.send(to, { id, frame, queued, chargeQueued }, notify);
   } catch (err) {
     if (!(err instanceof RelayError)) throw err;
     notify('rejected', err.code);
@@ -200,7 +208,7 @@ async function volatileRelay(c: RelayFrameContext, json: Json): Promise<void> {
   if (Buffer.byteLength(json.body) > MAX_ENVELOPE_BYTES)
     return c.session.sendError('message_too_large', 'body too large');
   try {
-    await c.deps.ctx.limiter.takeIdentity(c.identity, 'msg_send', { failClosed: false });
+    c.deps.ctx.limiter.takeLocal('msg_send', c.identity);
   } catch (err) {
     return c.session.refuse(err);
   }
@@ -234,10 +242,7 @@ async function multicast(c: RelayFrameContext, json: Json): Promise<void> {
   }
   const statusId = typeof json.id === 'string' ? json.id : undefined;
   try {
-    await c.deps.ctx.limiter.takeIdentity(c.identity, 'msg_send', {
-      failClosed: false,
-      cost: parsed.length,
-    });
+    c.deps.ctx.limiter.takeLocal('msg_send', c.identity, parsed.length);
   } catch (err) {
     return c.session.refuse(err);
   }

@@ -23,6 +23,7 @@ type Json = Record<string, unknown>;
 
 const CLOSE_AUTH = 4001;
 const CLOSE_POLICY = 1008;
+const CLOSE_SLOW_READER = 4004;
 const CLOSE_CODES: Record<CloseReason, number> = {
   session_replaced: 4002,
   account_burned: 4003,
@@ -48,6 +49,8 @@ export class Session implements Endpoint {
   private readonly outbox: Outbox;
   private sent: Set<string> | undefined;
   private inbound: Promise<void> = Promise.resolve();
+  /** Bytes of received frames not handled yet. */
+  private inboundBytes = 0;
   private authTimer: NodeJS.Timeout | undefined;
   readonly closed: Promise<void>;
   private resolveClosed!: () => void;
@@ -58,13 +61,25 @@ export class Session implements Endpoint {
     private readonly deps: SessionDeps,
   ) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
-    this.outbox = deps.shaper.attach(ws);
+    this.outbox = deps.shaper.attach(ws, {
+      onStalled: () => this.onStalled(),
+      onWritable: () => this.onWritable(),
+    });
+    // Frames are handled one at a time; while more than one message's worth waits, the socket
+    // is paused, so a client sending faster than the relay handles cannot make it buffer more.
+    const pauseAbove = deps.ctx.config.maxWsMessageBytes;
     ws.on('message', (data, isBinary) => {
       const frame = data as Buffer;
+      this.inboundBytes += frame.length;
+      if (this.inboundBytes > pauseAbove) ws.pause();
       this.inbound = this.inbound
         .then(() => this.onFrame(frame, isBinary))
         .catch((err: unknown) => {
           deps.ctx.logger.error({ err }, 'frame handling failed');
+        })
+        .then(() => {
+          this.inboundBytes -= frame.length;
+          if (ws.isPaused && this.inboundBytes <= pauseAbove) ws.resume();
         });
     });
     ws.on('close', () => void this.onClose());
@@ -77,21 +92,25 @@ export class Session implements Endpoint {
 
   // --- Endpoint (what the router sees) ---------------------------------------------------
 
-  push(frame: LiveFrame, carried?: Carried): void {
+  push(frame: LiveFrame, carried?: Carried): boolean {
     if (this.state !== 'authenticated') {
       if (carried) void this.deps.router.undelivered([carried]);
-      return;
+      return true;
     }
-    // Only queued items can come back (a drain or a notification racing it): remember those.
-    if (carried?.inQueue) this.remember(carried.id);
-    this.outbox.enqueue({
+    const accepted = this.outbox.enqueue({
       data: frame.kind === 'json' ? padJson(frame.value) : padBinary(frame.data),
       binary: frame.kind === 'binary',
       real: true,
       jitter: true,
+      bounded: true,
       carries: carried,
       onWritten: carried ? () => this.deps.router.written(this, carried) : undefined,
     });
+    // Over the socket's byte cap: the router keeps it queued until onWritable.
+    if (!accepted) return false;
+    // Only queued items can come back (a drain or a notification racing it): remember those.
+    if (carried?.inQueue) this.remember(carried.id);
+    return true;
   }
 
   hasSent(id: string): boolean {
@@ -146,6 +165,20 @@ export class Session implements Endpoint {
     if (this.ws.readyState !== this.ws.OPEN) close();
   }
 
+  /** The peer stopped reading: its backlog stayed over the cap for the grace period. */
+  private onStalled(): void {
+    this.deps.ctx.metrics.slowReaderCloses.inc();
+    this.fail('slow_reader', 'The connection does not read its messages', CLOSE_SLOW_READER);
+  }
+
+  /** The backlog drained after messages were sent to the queue instead: deliver them now. */
+  private onWritable(): void {
+    if (this.state !== 'authenticated') return;
+    const { router } = this.deps;
+    router.resume(this.identity!, this);
+    for (const alias of this.aliases) router.resume(alias, this);
+  }
+
   private remember(id: string): void {
     this.sent ??= new Set();
     this.sent.add(id);
@@ -156,9 +189,8 @@ export class Session implements Endpoint {
 
   private async onFrame(data: Buffer, isBinary: boolean): Promise<void> {
     if (this.state === 'closing' || this.state === 'closed') return;
-    const { limiter } = this.deps.ctx;
     try {
-      await limiter.takeIp(this.ipKey, 'ws_frames', { failClosed: false });
+      this.deps.ctx.limiter.takeLocal('ws_frames', this.ipKey);
     } catch (err) {
       this.refuse(err);
       return;

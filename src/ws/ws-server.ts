@@ -44,12 +44,18 @@ export class WebSocketLayer {
       jitterMs: config.jitterMs,
       pacingMs: config.pacingMs,
       pacingIdleMs: config.pacingIdleMs,
+      maxBufferedBytes: config.maxSocketBufferBytes,
+      stallGraceMs: config.slowReaderGraceMs,
       onLateness: (ms) => metrics.schedulingLateness.observe(ms / 1000),
       drawJitterMs: (min, max) => {
         const ms = drawJitterMs(min, max);
         metrics.deliveryJitter.observe(ms / 1000);
         return ms;
       },
+    });
+    metrics.outboxBytes = () => ({
+      held: this.shaper.heldBytes,
+      peak: this.shaper.peakOutboxBytes,
     });
     this.auth = new AuthService(store, services.pow, config, secret);
     this.wss = new WebSocketServer({
