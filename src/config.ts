@@ -27,6 +27,7 @@ export interface Config {
   maxWsMessageBytes: number;
   authTimeoutMs: number;
   idleTimeoutS: number;
+  handshakeTimeoutMs: number;
 
   powBase: number;
   powMax: number;
@@ -176,6 +177,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: 300,
     min: 1,
     describe: 'Close connections that sent nothing for this long',
+  },
+  {
+    key: 'handshakeTimeoutMs',
+    env: 'ENTROPY_HANDSHAKE_TIMEOUT_MS',
+    kind: 'int',
+    default: 10_000,
+    min: 100,
+    describe: 'Time a connection has to finish its TLS handshake, and then its HTTP request head',
   },
   {
     key: 'trustProxy',

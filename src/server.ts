@@ -1,7 +1,6 @@
 // Start-up and shutdown of one relay instance: store, TLS, one server for REST and WebSocket.
 import { randomBytes } from 'node:crypto';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
@@ -10,6 +9,8 @@ import { buildHttpApp } from './http/app.js';
 import { registerIdentityRoutes } from './http/routes/identity.js';
 import { compileTrust } from './http/client-ip.js';
 import { ConnectionCap } from './http/connection-cap.js';
+import { createListener } from './http/listener.js';
+import { OpenSockets } from './http/open-sockets.js';
 import { IpBlinder, createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { RateLimiter } from './ratelimit/limiter.js';
@@ -34,7 +35,8 @@ export interface Relay {
   readonly url: string;
   readonly tls: TlsMaterial | undefined;
   readonly ws: WebSocketLayer;
-  /** Stops accepting, finishes in-flight requests, closes sessions and the store. Idempotent. */
+  /** Stops accepting, closes sessions, gives in-flight requests SHUTDOWN_GRACE_MS, destroys
+   *  every connection left and closes the store. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -44,6 +46,8 @@ export interface StartOptions {
 }
 
 const MIN_SECRET_LENGTH = 32;
+/** How long requests still in flight at shutdown may take before their sockets are destroyed. */
+const SHUTDOWN_GRACE_MS = 5000;
 
 async function tlsMaterial(config: Config): Promise<TlsMaterial> {
   if (config.tlsCert !== undefined && config.tlsKey !== undefined) {
@@ -70,14 +74,7 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
   );
 
   const tls = config.tls ? await tlsMaterial(config) : undefined;
-  const server: HttpServer = tls
-    ? (createHttpsServer({
-        cert: tls.cert,
-        key: tls.key,
-        minVersion: 'TLSv1.3',
-        maxVersion: 'TLSv1.3',
-      }) as unknown as HttpServer)
-    : createHttpServer();
+  const server = createListener(config.handshakeTimeoutMs, tls);
 
   const metrics = new Metrics();
   const limiter = new RateLimiter(config, store, metrics, logger);
@@ -110,9 +107,7 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
 
   const cap = new ConnectionCap(config.maxConnsPerIp, ctx.trust, ctx.metrics);
   server.on('connection', cap.onConnection);
-  server.keepAliveTimeout = 30_000;
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 20_000;
+  const sockets = new OpenSockets(server);
 
   const app = buildHttpApp(ctx, server, [registerIdentityRoutes]);
   const ws = new WebSocketLayer(ctx, server);
@@ -148,10 +143,13 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
   const close = (): Promise<void> => {
     closing ??= (async () => {
       logger.info('shutting down');
-      // Stop accepting at once; in-flight requests finish while sessions are closed.
+      // Stop accepting at once; in-flight requests finish while sessions are closed. Connections
+      // without a request have nothing to finish (and Node no longer times out their heads).
       ctx.lifecycle.closing = true;
       const httpClosed = app.close();
+      sockets.destroyUnserved();
       await ws.close();
+      await sockets.destroyAfter(httpClosed, SHUTDOWN_GRACE_MS);
       await httpClosed;
       await store.close();
       logger.info('stopped');
