@@ -29,6 +29,8 @@ export interface Config {
   slowReaderGraceMs: number;
   authTimeoutMs: number;
   idleTimeoutS: number;
+  handshakeTimeoutMs: number;
+  metricsAddr: string;
 
   powBase: number;
   powMax: number;
@@ -96,6 +98,16 @@ function checkRedisUrl(url: string | undefined): string | undefined {
   return /^(redis|rediss|tcp):\/\/[^\s]+$/.test(url)
     ? undefined
     : 'must start with redis://, rediss:// or tcp://';
+}
+
+/** "127.0.0.1:9464", "[::1]:9464" or "localhost:0"; undefined when malformed. */
+export function parseListenAddress(text: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  if (!m) return undefined;
+  const host = m[1] ?? m[2]!;
+  const port = Number(m[3]);
+  const hostOk = m[1] !== undefined ? isIP(host) === 6 : isIP(host) === 4 || host === 'localhost';
+  return hostOk && port <= 65535 ? { host, port } : undefined;
 }
 
 export const OPTIONS: readonly OptionSpec[] = [
@@ -199,6 +211,25 @@ export const OPTIONS: readonly OptionSpec[] = [
     describe: 'Close connections that sent nothing for this long',
   },
   {
+    key: 'handshakeTimeoutMs',
+    env: 'ENTROPY_HANDSHAKE_TIMEOUT_MS',
+    kind: 'int',
+    default: 10_000,
+    min: 100,
+    describe: 'Time a connection has to finish its TLS handshake, and then its HTTP request head',
+  },
+  {
+    key: 'metricsAddr',
+    env: 'ENTROPY_METRICS_ADDR',
+    kind: 'string',
+    default: '127.0.0.1:9464',
+    describe: 'Own plain-HTTP listener for /metrics: "host:port", "[IPv6]:port" or "off"',
+    check: (v: string) =>
+      v === 'off' || parseListenAddress(v) !== undefined
+        ? undefined
+        : 'expected host:port, [IPv6]:port or off',
+  },
+  {
     key: 'trustProxy',
     env: 'ENTROPY_TRUST_PROXY',
     kind: 'list',
@@ -264,7 +295,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'ENTROPY_ADMIN_TOKEN',
     kind: 'string',
     default: undefined,
-    describe: 'Token (X-Admin-Token) that opens /metrics to non-loopback clients',
+    describe: 'Token (X-Admin-Token) that opens /metrics on the main listener (unset: never)',
   },
   {
     key: 'logLevel',

@@ -1,15 +1,18 @@
-// Start-up and shutdown of one relay instance: store, TLS, one server for REST and WebSocket.
+// Start-up and shutdown of one relay instance: store, TLS, one server for REST and WebSocket,
+// and the metrics listener.
 import { randomBytes } from 'node:crypto';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import type { Config } from './config.js';
+import { parseListenAddress, type Config } from './config.js';
 import type { RelayContext } from './context.js';
 import { buildHttpApp } from './http/app.js';
 import { registerIdentityRoutes } from './http/routes/identity.js';
 import { compileTrust } from './http/client-ip.js';
 import { ConnectionCap } from './http/connection-cap.js';
+import { createListener } from './http/listener.js';
+import { startMetricsListener, type MetricsListener } from './http/metrics-listener.js';
+import { OpenSockets } from './http/open-sockets.js';
 import { IpBlinder, createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { RateLimiter } from './ratelimit/limiter.js';
@@ -32,9 +35,12 @@ export interface Relay {
   readonly port: number;
   /** Base URL, e.g. https://127.0.0.1:8080 */
   readonly url: string;
+  /** Base URL of the metrics listener, e.g. http://127.0.0.1:9464; undefined when off. */
+  readonly metricsUrl: string | undefined;
   readonly tls: TlsMaterial | undefined;
   readonly ws: WebSocketLayer;
-  /** Stops accepting, finishes in-flight requests, closes sessions and the store. Idempotent. */
+  /** Stops accepting, closes sessions, gives in-flight requests SHUTDOWN_GRACE_MS, destroys
+   *  every connection left, closes the metrics listener and the store. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -44,6 +50,8 @@ export interface StartOptions {
 }
 
 const MIN_SECRET_LENGTH = 32;
+/** How long requests still in flight at shutdown may take before their sockets are destroyed. */
+const SHUTDOWN_GRACE_MS = 5000;
 
 async function tlsMaterial(config: Config): Promise<TlsMaterial> {
   if (config.tlsCert !== undefined && config.tlsKey !== undefined) {
@@ -70,14 +78,7 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
   );
 
   const tls = config.tls ? await tlsMaterial(config) : undefined;
-  const server: HttpServer = tls
-    ? (createHttpsServer({
-        cert: tls.cert,
-        key: tls.key,
-        minVersion: 'TLSv1.3',
-        maxVersion: 'TLSv1.3',
-      }) as unknown as HttpServer)
-    : createHttpServer();
+  const server = createListener(config.handshakeTimeoutMs, tls);
 
   const metrics = new Metrics();
   const limiter = new RateLimiter(config, store, metrics, logger, secret);
@@ -110,19 +111,34 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
 
   const cap = new ConnectionCap(config.maxConnsPerIp, ctx.trust, ctx.metrics);
   server.on('connection', cap.onConnection);
-  server.keepAliveTimeout = 30_000;
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 20_000;
+  const sockets = new OpenSockets(server);
 
   const app = buildHttpApp(ctx, server, [registerIdentityRoutes]);
   const ws = new WebSocketLayer(ctx, server);
   await ws.start();
-  await app.listen({
-    port: config.port,
-    host: config.addr,
-    listenTextResolver: (address) =>
-      `Listening at ${tls ? address.replace(/^http:/, 'https:') : address}`,
-  });
+  const metricsAt = parseListenAddress(config.metricsAddr);
+  let metricsListener: MetricsListener | undefined;
+  try {
+    if (metricsAt) {
+      metricsListener = await startMetricsListener(
+        metrics.registry,
+        metricsAt,
+        config.handshakeTimeoutMs,
+      );
+    }
+    await app.listen({
+      port: config.port,
+      host: config.addr,
+      listenTextResolver: (address) =>
+        `Listening at ${tls ? address.replace(/^http:/, 'https:') : address}`,
+    });
+  } catch (err) {
+    await metricsListener?.close();
+    await app.close();
+    await ws.close();
+    await store.close();
+    throw err;
+  }
   const port = (server.address() as AddressInfo).port;
   const host =
     config.addr === '0.0.0.0'
@@ -142,22 +158,29 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
   } else {
     logger.warn('TLS is OFF: plain HTTP/WebSocket; only run this behind a TLS-terminating proxy');
   }
+  if (metricsListener) logger.info(`Metrics at ${metricsListener.url}/metrics`);
   logger.info({ port, storage: store.kind, version: VERSION }, 'Entropy relay listening');
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       logger.info('shutting down');
-      // Stop accepting at once; in-flight requests finish while sessions are closed.
+      // Stop accepting at once; in-flight requests finish while sessions are closed. Connections
+      // without a request have nothing to finish (and Node no longer times out their heads).
       ctx.lifecycle.closing = true;
       const httpClosed = app.close();
+      sockets.destroyUnserved();
+      const metricsClosed = metricsListener?.close();
       await ws.close();
+      await sockets.destroyAfter(httpClosed, SHUTDOWN_GRACE_MS);
       await httpClosed;
+      await metricsClosed;
       await store.close();
       logger.info('stopped');
     })();
     return closing;
   };
 
-  return { ctx, app, server, store, port, url, tls, ws, close };
+  const metricsUrl = metricsListener?.url;
+  return { ctx, app, server, store, port, url, metricsUrl, tls, ws, close };
 }

@@ -20,7 +20,13 @@ interface Spawned {
 
 async function spawnRelay(env: Record<string, string>): Promise<Spawned> {
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve'], {
-    env: { PATH: process.env.PATH, ENTROPY_PORT: '0', ENTROPY_ADDR: '127.0.0.1', ...env },
+    env: {
+      PATH: process.env.PATH,
+      ENTROPY_PORT: '0',
+      ENTROPY_ADDR: '127.0.0.1',
+      ENTROPY_METRICS_ADDR: '127.0.0.1:0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];

@@ -174,7 +174,7 @@ describe('timing over real sockets', () => {
     );
     // The jitter the relay drew for these deliveries (and their delivery_status frames): within
     // [10, 50] ms and uniform — 25 % per 10 ms bucket.
-    const metrics = (await t.request('/metrics')).body.toString();
+    const metrics = (await t.metrics()).body.toString();
     const bucket = (le: string) =>
       Number(
         new RegExp(`entropy_delivery_jitter_seconds_bucket\\{le="${le}"\\} (\\d+)`).exec(

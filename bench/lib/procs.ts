@@ -83,6 +83,7 @@ export function relayEnv(tls: boolean, extra: Record<string, string> = {}): Reco
   return {
     ENTROPY_PORT: '0',
     ENTROPY_ADDR: '127.0.0.1',
+    ENTROPY_METRICS_ADDR: 'off',
     ENTROPY_TLS: tls ? 'on' : 'off',
     ENTROPY_POW_BASE: '2',
     ENTROPY_POW_LOAD_THRESHOLDS: `${huge},${huge}1,${huge}2`,

@@ -1,7 +1,6 @@
 // The HTTP layer: one Fastify instance on the relay's server. Everything a client can receive
 // from it — routes, 404s, 413s, 429s, framework and parser errors — leaves padded (§6).
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -12,7 +11,9 @@ import Fastify, {
 import { RelayError } from '../errors.js';
 import { padJson, padJsonText } from '../normalize/padding.js';
 import type { RelayContext } from '../context.js';
-import { registerCors, registerSecurityHeaders } from './headers.js';
+import { registerCors, registerSecurityHeaders, securityHeaders } from './headers.js';
+import { registerHostCheck } from './host-header.js';
+import { clientErrorHandler } from './raw-reply.js';
 import { registerRateLimits } from './rate-limit-hook.js';
 import { registerOpsRoutes } from './routes/ops.js';
 
@@ -49,27 +50,6 @@ export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   return reply.code(status).type('application/json; charset=utf-8').send(body);
 }
 
-/** Answers a request the HTTP parser rejected, directly on the socket (Fastify is not involved). */
-function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-  const body = padJson(
-    tooLarge
-      ? { error: 'Request headers too large', code: 'headers_too_large' }
-      : { error: 'Malformed HTTP request', code: 'bad_request' },
-  );
-  const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
-  socket.end(
-    `HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      `Content-Length: ${body.length}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n` +
-      body.toString('latin1'),
-    'latin1',
-  );
-}
-
 export function buildHttpApp(
   ctx: RelayContext,
   server: HttpServer,
@@ -79,6 +59,8 @@ export function buildHttpApp(
   const app: FastifyInstance = Fastify({
     serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
       server.on('request', handler);
+      // An unknown Expect would get Node's own empty 417: serve the request as if it were absent.
+      server.on('checkExpectation', handler);
       return server;
     },
     loggerInstance: logger as FastifyBaseLogger,
@@ -88,13 +70,14 @@ export function buildHttpApp(
     exposeHeadRoutes: false,
     return503OnClosing: false,
     forceCloseConnections: 'idle',
-    clientErrorHandler: answerClientError,
-    // Framework errors (e.g. a malformed URL) skip the onSend hooks: pad here.
+    clientErrorHandler: clientErrorHandler(config.tls),
+    // Framework errors (e.g. a malformed URL) skip the hooks: headers and padding here.
     frameworkErrors: (error, _request, reply) => {
       const { status, body } = errorResponse(
         new RelayError(400, 'bad_request', `Malformed request: ${error.message}`),
       );
       void (reply as FastifyReply)
+        .headers(securityHeaders(config.tls))
         .code(status)
         .type('application/json; charset=utf-8')
         .send(padJson(body));
@@ -107,6 +90,7 @@ export function buildHttpApp(
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
   registerSecurityHeaders(app, config.tls);
+  registerHostCheck(app);
   registerCors(app, config.allowedOrigins);
   registerRateLimits(app, ctx.limiter);
 

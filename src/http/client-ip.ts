@@ -16,10 +16,3 @@ export function isTrustedProxy(ip: string, trust: TrustFn): boolean {
 export function clientIp(req: IncomingMessage, trust: TrustFn): string {
   return proxyaddr(req, trust);
 }
-
-/** True for 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
-export function isLoopback(ip: string | undefined): boolean {
-  if (ip === undefined) return false;
-  const v4 = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-  return v4.startsWith('127.') || ip === '::1';
-}

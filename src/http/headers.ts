@@ -1,13 +1,22 @@
 // Security headers on every response, and CORS for the allowed origins (PROTOCOL.md §2).
 import type { FastifyInstance } from 'fastify';
 
+/** The headers every response carries, whoever writes it (Fastify, a raw reply, /metrics). */
+export function securityHeaders(tls: boolean): Record<string, string> {
+  const headers: Record<string, string> = {
+    'X-Content-Type-Options': 'nosniff',
+    'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
+    'Referrer-Policy': 'no-referrer',
+    'Cache-Control': 'no-store',
+  };
+  if (tls) headers['Strict-Transport-Security'] = 'max-age=31536000';
+  return headers;
+}
+
 export function registerSecurityHeaders(app: FastifyInstance, tls: boolean): void {
+  const headers = securityHeaders(tls);
   app.addHook('onRequest', async (_request, reply) => {
-    reply.header('X-Content-Type-Options', 'nosniff');
-    reply.header('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
-    reply.header('Referrer-Policy', 'no-referrer');
-    reply.header('Cache-Control', 'no-store');
-    if (tls) reply.header('Strict-Transport-Security', 'max-age=31536000');
+    reply.headers(headers);
   });
 }
 

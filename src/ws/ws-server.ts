@@ -5,26 +5,23 @@ import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { RelayContext } from '../context.js';
+import { RelayError } from '../errors.js';
 import { clientIp } from '../http/client-ip.js';
 import { ipLimitKey } from '../http/connection-cap.js';
-import { padJson } from '../normalize/padding.js';
+import { replyAndDestroy } from '../http/raw-reply.js';
 import { drawJitterMs } from '../normalize/jitter.js';
 import { TrafficShaper } from '../normalize/traffic-shaper.js';
 import { AuthService } from '../relay/auth-service.js';
 import { Router } from '../relay/router.js';
 import { Session } from './session.js';
+import { upgradeRefusal, type UpgradeRefusal } from './upgrade-check.js';
 
-const WS_PATHS = new Set(['/ws', '/']);
 const KEEPALIVE_MS = 30_000;
 const SHUTDOWN_WAIT_MS = 5000;
 
-function refuseUpgrade(socket: Duplex, status: string, code: string): void {
-  const body = padJson({ error: status, code });
-  socket.end(
-    `HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString('latin1')}`,
-    'latin1',
-  );
-}
+const SHUTTING_DOWN: UpgradeRefusal = {
+  error: new RelayError(503, 'server_shutdown', 'Server is shutting down'),
+};
 
 export class WebSocketLayer {
   readonly router: Router;
@@ -67,10 +64,8 @@ export class WebSocketLayer {
     services.accounts.onBurn((identity, reason) => this.router.closeEverywhere(identity, reason));
 
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const path = (req.url ?? '').split('?')[0];
-      if (!this.accepting)
-        return refuseUpgrade(socket, '503 Service Unavailable', 'server_shutdown');
-      if (!WS_PATHS.has(path ?? '')) return refuseUpgrade(socket, '404 Not Found', 'not_found');
+      const refusal = this.accepting ? upgradeRefusal(req) : SHUTTING_DOWN;
+      if (refusal) return replyAndDestroy(socket, refusal.error, config.tls, refusal.headers);
       const ipKey = ipLimitKey(clientIp(req, ctx.trust));
       this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, socket as Socket, ipKey));
     });

@@ -12,6 +12,8 @@ export interface TestRelay {
   /** Every log line the relay wrote, as raw JSON text. */
   logs: string[];
   request(path: string, options?: RequestOptions): Promise<HttpResult>;
+  /** GET /metrics on the relay's metrics listener. */
+  metrics(): Promise<HttpResult>;
   close(): Promise<void>;
 }
 
@@ -31,7 +33,14 @@ export interface HttpResult {
 }
 
 export function testConfig(overrides: Partial<Config> = {}): Config {
-  return { ...defaultConfig(), port: 0, addr: '127.0.0.1', logLevel: 'debug', ...overrides };
+  return {
+    ...defaultConfig(),
+    port: 0,
+    addr: '127.0.0.1',
+    metricsAddr: '127.0.0.1:0',
+    logLevel: 'debug',
+    ...overrides,
+  };
 }
 
 export function logCapture(): { logs: string[]; stream: Writable } {
@@ -57,6 +66,7 @@ export async function startTestRelay(
     relay,
     logs,
     request: (path, opts) => requestRelay(relay, path, opts),
+    metrics: () => requestRelay(relay, new URL('/metrics', relay.metricsUrl).href),
     close: () => relay.close(),
   };
 }

@@ -1,9 +1,9 @@
-// Operations endpoints (PROTOCOL.md §2.9): /health, /ready, /metrics.
+// Operations endpoints (PROTOCOL.md §2.9): /health, /ready, and /metrics for the admin token only
+// (the metrics listener serves them without one, where the operator binds it).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RelayContext } from '../../context.js';
 import { RelayError, StoreUnavailableError } from '../../errors.js';
-import { isLoopback } from '../client-ip.js';
 
 const READY_TIMEOUT_MS = 1000;
 
@@ -11,14 +11,8 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
-/** Loopback peers (the TCP peer, never a forwarded address) or the admin token. */
+/** Only the admin token: behind a reverse proxy every client looks like loopback. */
 function metricsAllowed(request: FastifyRequest, adminToken: string | undefined): boolean {
-  if (
-    isLoopback(request.socket.remoteAddress) &&
-    request.headers['x-forwarded-for'] === undefined
-  ) {
-    return true;
-  }
   const given = request.headers['x-admin-token'];
   if (adminToken === undefined || typeof given !== 'string') return false;
   // Hashing first gives equal lengths, so the comparison time says nothing about the token.
