@@ -223,5 +223,5 @@ function sleep(ms: number): Promise<void> {
 }
 
 async function fetchMetrics(t: TestRelay): Promise<string> {
-  return (await t.request('/metrics')).body.toString();
+  return (await t.metrics()).body.toString();
 }
