@@ -8,7 +8,7 @@ import { checkSignature, keyOfIdentity } from '../identity/proof.js';
 import type { PowService } from '../pow/pow-service.js';
 import type { ServerSecret } from '../secret.js';
 import type { Store } from '../store/store.js';
-import { parseAddress } from './addresses.js';
+import { addressRule, isLegacyName, parseAddress } from './addresses.js';
 
 export interface AuthResult {
   identity: string;
@@ -18,7 +18,6 @@ export interface AuthResult {
   acks: boolean;
 }
 
-const HEX64 = /^[0-9a-f]{64}$/;
 const failed = (message: string) => new RelayError(401, 'auth_failed', message);
 
 export class AuthService {
@@ -36,7 +35,7 @@ export class AuthService {
   /** Throws RelayError `auth_failed` (or `storage_unavailable`) when the payload does not authenticate. */
   async authenticate(payload: Record<string, unknown>): Promise<AuthResult> {
     const identity = parseAddress(payload.identity_hash, this.config.compat);
-    if (identity === null) throw failed('identity_hash must be 64 hex characters');
+    if (identity === null) throw failed(`identity_hash must be ${addressRule(this.config.compat)}`);
     if (payload.session_token !== undefined) {
       const token = payload.session_token;
       if (
@@ -73,7 +72,7 @@ export class AuthService {
     }
     const keyless = payload.signature === undefined && payload.public_key === undefined;
     // [v1] PoW-only authentication, and legacy names, which have no key to prove.
-    if (this.config.compat === 'v1' && (keyless || !HEX64.test(identity))) return;
+    if (this.config.compat === 'v1' && (keyless || isLegacyName(identity))) return;
     let key: unknown = payload.public_key;
     if (key === undefined) {
       const bundle = await this.store.bundleOf(identity);
