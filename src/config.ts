@@ -43,6 +43,7 @@ export interface Config {
   limitWsFrames: number;
   limitMsgSend: number;
   limitMsgReceive: number;
+  maxSessionTokens: number;
   jailSeconds: number;
 
   bundleTtlDays: number;
@@ -367,6 +368,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: 300,
     min: 1,
     describe: 'Messages accepted for one recipient per 10 s (never jailed)',
+  },
+  {
+    key: 'maxSessionTokens',
+    env: 'ENTROPY_MAX_SESSION_TOKENS',
+    kind: 'int',
+    default: 5,
+    min: 1,
+    max: 100,
+    describe: 'Live session tokens per identity; a new one revokes the oldest',
   },
   {
     key: 'jailSeconds',

@@ -1,12 +1,16 @@
 // WebSocket authentication under abuse (PROTOCOL.md §4.2, §9 "Per identity"), over real TLS
-// sockets, and the legacy names of compat mode accepted alike by the challenge route and the
-// WebSocket.
+// sockets: bounded session tokens, auth attempts limited per IP and per identity, and the
+// legacy names of compat mode accepted alike by the challenge route and the WebSocket.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { createHmac } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { generateIdentity } from '../src/client/identity.js';
 import { solvePow } from '../src/client/pow-solver.js';
 import type { Relay } from '../src/server.js';
+import { storeBackends } from './helpers/backends.js';
+import { redisCli } from './helpers/redis-server.js';
 import { startTestRelay, type TestRelay } from './helpers/relay.js';
-import { RawPeer } from './helpers/ws.js';
+import { authedPeer, RawPeer } from './helpers/ws.js';
 
 type Json = Record<string, unknown>;
 
@@ -31,6 +35,60 @@ async function attempt(
     return { frame };
   }
   return { frame, close: (await peer.closed).code };
+}
+
+for (const backend of storeBackends()) {
+  describe(`session tokens are bounded per identity (${backend.name} store)`, () => {
+    let t: TestRelay;
+    before(async () => {
+      t = await startTestRelay(GENEROUS, { store: await backend.store() });
+    });
+    after(async () => {
+      await t.close();
+      await backend.redis?.stop();
+    });
+
+    it('500 token re-auths of one identity leave only the newest maxSessionTokens', async () => {
+      const max = t.relay.ctx.config.maxSessionTokens;
+      assert.equal(max, 5);
+      const me = generateIdentity();
+      const h = me.identityHash;
+      const first = await authedPeer(t.relay, me);
+      await first.peer.close();
+      const tokens: string[] = [first.success.session_token];
+      // Each auth by token issues a new token: no proof of work after the first.
+      for (let i = 0; i < 500; i++) {
+        const { frame } = await attempt(t.relay, {
+          identity_hash: h,
+          session_token: tokens.at(-1),
+        });
+        assert.equal(frame.type, 'auth_success', JSON.stringify(frame));
+        tokens.push(frame.session_token as string);
+      }
+
+      const tokenHash = (token: string) =>
+        createHmac('sha256', t.relay.ctx.secret.value).update(token).digest('hex');
+      const live = await Promise.all(
+        tokens.map((token) => t.relay.store.hasSessionToken(h, tokenHash(token))),
+      );
+      assert.deepEqual(
+        live.flatMap((ok, i) => (ok ? [i] : [])),
+        [496, 497, 498, 499, 500],
+        'exactly the newest five tokens are live',
+      );
+      if (backend.redis) {
+        assert.equal((await redisCli(backend.redis.port, 'ZCARD', `session:{${h}}`)).trim(), '5');
+      }
+
+      for (const old of [tokens[0], tokens[495]]) {
+        const revoked = await attempt(t.relay, { identity_hash: h, session_token: old });
+        assert.equal(revoked.frame.code, 'auth_failed');
+        assert.equal(revoked.close, 4001);
+      }
+      const newest = await attempt(t.relay, { identity_hash: h, session_token: tokens[500] });
+      assert.equal(newest.frame.type, 'auth_success');
+    });
+  });
 }
 
 describe('compat v1: legacy names are addresses everywhere', () => {

@@ -1,5 +1,6 @@
 // WebSocket authentication (PROTOCOL.md §4.2): PoW + Ed25519 signature over `AUTH:<H>:<seed>`,
-// or a session token. Tokens are 256-bit random, stored only as HMACs under the server secret.
+// or a session token. Tokens are 256-bit random, stored only as HMACs under the server secret,
+// at most ENTROPY_MAX_SESSION_TOKENS live per identity (each auth issues one, revoking the oldest).
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Config } from '../config.js';
 import { RelayError } from '../errors.js';
@@ -52,6 +53,7 @@ export class AuthService {
       identity,
       this.tokenHash(token),
       this.config.sessionTtlS * 1000,
+      this.config.maxSessionTokens,
     );
     const prekeys = await this.store.prekeyCount(identity);
     return {
