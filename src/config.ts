@@ -43,6 +43,8 @@ export interface Config {
   limitWsFrames: number;
   limitMsgSend: number;
   limitMsgReceive: number;
+  limitWsAuth: number;
+  limitWsAuthIdentity: number;
   maxSessionTokens: number;
   jailSeconds: number;
 
@@ -368,6 +370,22 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: 300,
     min: 1,
     describe: 'Messages accepted for one recipient per 10 s (never jailed)',
+  },
+  {
+    key: 'limitWsAuth',
+    env: 'ENTROPY_LIMIT_WS_AUTH',
+    kind: 'int',
+    default: 30,
+    min: 1,
+    describe: 'WebSocket auth attempts per IP per 60 s',
+  },
+  {
+    key: 'limitWsAuthIdentity',
+    env: 'ENTROPY_LIMIT_WS_AUTH_IDENTITY',
+    kind: 'int',
+    default: 12,
+    min: 1,
+    describe: 'WebSocket auth attempts per identity per 60 s',
   },
   {
     key: 'maxSessionTokens',

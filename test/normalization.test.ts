@@ -117,6 +117,7 @@ describe('timing over real sockets', () => {
       limitMsgSend: 100_000,
       limitMsgReceive: 100_000,
       limitWsFrames: 100_000,
+      limitWsAuth: 10_000,
       queueMax: 5000,
     });
   });

@@ -3,14 +3,16 @@
 // legacy names of compat mode accepted alike by the challenge route and the WebSocket.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { generateIdentity } from '../src/client/identity.js';
 import { solvePow } from '../src/client/pow-solver.js';
+import type { Config } from '../src/config.js';
 import type { Relay } from '../src/server.js';
-import { storeBackends } from './helpers/backends.js';
-import { redisCli } from './helpers/redis-server.js';
+import { quietRedisStore, storeBackends } from './helpers/backends.js';
+import { redisKeysContaining } from './helpers/redis-keys.js';
+import { redisCli, startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { startTestRelay, type TestRelay } from './helpers/relay.js';
-import { authedPeer, RawPeer } from './helpers/ws.js';
+import { authedPeer, powAuthPayload, RawPeer } from './helpers/ws.js';
 
 type Json = Record<string, unknown>;
 
@@ -37,11 +39,26 @@ async function attempt(
   return { frame, close: (await peer.closed).code };
 }
 
+function assertRateLimited(result: { frame: Json; close?: number }, maxRetryAfter: number): number {
+  assert.equal(result.frame.type, 'error');
+  assert.equal(result.frame.code, 'rate_limited', JSON.stringify(result.frame));
+  const retryAfter = result.frame.retry_after as number;
+  assert.ok(
+    Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= maxRetryAfter,
+    `retry_after ${retryAfter}`,
+  );
+  assert.equal(result.close, 1008);
+  return retryAfter;
+}
+
 for (const backend of storeBackends()) {
   describe(`session tokens are bounded per identity (${backend.name} store)`, () => {
     let t: TestRelay;
     before(async () => {
-      t = await startTestRelay(GENEROUS, { store: await backend.store() });
+      t = await startTestRelay(
+        { ...GENEROUS, limitWsAuth: 10_000, limitWsAuthIdentity: 10_000 },
+        { store: await backend.store() },
+      );
     });
     after(async () => {
       await t.close();
@@ -90,6 +107,91 @@ for (const backend of storeBackends()) {
     });
   });
 }
+
+describe('WebSocket auth attempts are rate limited', () => {
+  let redis: TestRedisServer | undefined;
+  afterEach(() => redis?.stop());
+
+  /** A relay on its own Redis, so the test can see every key it wrote. */
+  const relayOn = async (overrides: Partial<Config>) => {
+    redis = await startRedisServer();
+    return startTestRelay({ ...GENEROUS, ...overrides }, { store: quietRedisStore(redis.url) });
+  };
+  const keysWith = (fragment: string) => redisKeysContaining(redis!.port, fragment);
+  const bogusToken = () => ({ identity_hash: generateIdentity().identityHash, session_token: 'x' });
+
+  it('per IP: the (limit+1)th attempt is refused with retry_after and 1008, consuming nothing', async () => {
+    const t = await relayOn({ limitWsAuth: 3, limitWsAuthIdentity: 100, jailSeconds: 90 });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const failed = await attempt(t.relay, bogusToken());
+        assert.equal(failed.frame.code, 'auth_failed');
+        assert.equal(failed.close, 4001);
+      }
+      const me = generateIdentity();
+      const payload = await powAuthPayload(t.relay, me);
+      // One token per 20 s comes back: the wait is at most that.
+      assertRateLimited(await attempt(t.relay, payload), 20);
+      // Nothing of the identity was touched: no bucket, no token, and the seed is not spent.
+      assert.deepEqual(await keysWith(me.identityHash), []);
+      assert.deepEqual(await keysWith(payload.seed), []);
+      // Another address is not limited, and the very same solution still authenticates there.
+      const elsewhere = await attempt(t.relay, payload, '127.0.0.2');
+      assert.equal(elsewhere.frame.type, 'auth_success');
+      assert.deepEqual(await keysWith(me.identityHash), [
+        `rl:{${me.identityHash}}:ws_auth`,
+        `session:{${me.identityHash}}`,
+      ]);
+
+      // The 6th refusal within two windows jails the address for ENTROPY_JAIL_SECONDS.
+      for (let refusal = 2; refusal <= 5; refusal++) {
+        assert.ok(assertRateLimited(await attempt(t.relay, bogusToken()), 20) < 90);
+      }
+      assert.equal(assertRateLimited(await attempt(t.relay, bogusToken()), 90), 90);
+      assert.ok(assertRateLimited(await attempt(t.relay, bogusToken()), 90) > 60);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('per identity, across sockets and addresses, before any proof is checked', async () => {
+    const t = await relayOn({ limitWsAuth: 100, limitWsAuthIdentity: 2 });
+    try {
+      const me = generateIdentity();
+      const h = me.identityHash;
+      for (const address of ['127.0.0.2', '127.0.0.3']) {
+        const failed = await attempt(t.relay, { identity_hash: h, session_token: 'x' }, address);
+        assert.equal(failed.frame.code, 'auth_failed');
+      }
+      const payload = await powAuthPayload(t.relay, me);
+      assertRateLimited(await attempt(t.relay, payload, '127.0.0.4'), 30);
+      // Refused before the proof: the seed is unspent and no token was stored.
+      assert.deepEqual(await keysWith(payload.seed), []);
+      assert.deepEqual(await keysWith(h), [`rl:{${h}}:ws_auth`]);
+      // The same address authenticates another identity.
+      const other = await attempt(
+        t.relay,
+        await powAuthPayload(t.relay, generateIdentity()),
+        '127.0.0.4',
+      );
+      assert.equal(other.frame.type, 'auth_success');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('fails closed while the store is unreachable: storage_unavailable, close 1011', async () => {
+    const t = await relayOn({});
+    try {
+      await redis!.stop();
+      const refused = await attempt(t.relay, bogusToken());
+      assert.equal(refused.frame.code, 'storage_unavailable');
+      assert.equal(refused.close, 1011);
+    } finally {
+      await t.close();
+    }
+  });
+});
 
 describe('compat v1: legacy names are addresses everywhere', () => {
   const legacyAuth = async (

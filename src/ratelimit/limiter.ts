@@ -22,33 +22,44 @@ export type IpBucket =
   | 'nick_register'
   | 'nick_lookup'
   | 'burn'
-  | 'ws_frames';
+  | 'ws_frames'
+  | 'ws_auth';
 
 const JAIL_STRIKES = 6;
 const SECOND = 1000;
 const JAIL_CACHE_SWEEP_AT = 10_000;
 
-export function bucketSpecs(config: Config): Record<IpBucket | IdentityBucket, BucketSpec> {
+export interface BucketSpecs {
+  ip: Record<IpBucket, BucketSpec>;
+  identity: Record<IdentityBucket, BucketSpec>;
+}
+
+export function bucketSpecs(config: Config): BucketSpecs {
   const jail = { strikes: JAIL_STRIKES, jailMs: config.jailSeconds * SECOND };
-  const perIp = (capacity: number, windowS: number): BucketSpec => ({
+  const jailed = (capacity: number, windowS: number): BucketSpec => ({
     capacity,
     windowMs: windowS * SECOND,
     jail,
   });
   return {
-    global: perIp(config.limitGlobal, 10),
-    challenge: perIp(config.powLimit, 60),
-    upload: perIp(config.limitKeysUpload, 60),
-    fetch: perIp(config.limitKeysFetch, 60),
-    random: perIp(config.limitKeysRandom, 60),
-    nick_register: perIp(config.limitNickRegister, 60),
-    nick_lookup: perIp(config.limitNickLookup, 60),
-    burn: perIp(config.limitAccountBurn, 300),
-    ws_frames: perIp(config.limitWsFrames, 10),
-    msg_send: perIp(config.limitMsgSend, 10),
-    // A recipient's bucket is never jailed: that would let anyone silence a user.
-    msg_receive: { capacity: config.limitMsgReceive, windowMs: 10 * SECOND },
-    ws_auth: perIp(config.powLimit, 60),
+    ip: {
+      global: jailed(config.limitGlobal, 10),
+      challenge: jailed(config.powLimit, 60),
+      upload: jailed(config.limitKeysUpload, 60),
+      fetch: jailed(config.limitKeysFetch, 60),
+      random: jailed(config.limitKeysRandom, 60),
+      nick_register: jailed(config.limitNickRegister, 60),
+      nick_lookup: jailed(config.limitNickLookup, 60),
+      burn: jailed(config.limitAccountBurn, 300),
+      ws_frames: jailed(config.limitWsFrames, 10),
+      ws_auth: jailed(config.limitWsAuth, 60),
+    },
+    identity: {
+      msg_send: jailed(config.limitMsgSend, 10),
+      // A recipient's bucket is never jailed: that would let anyone silence a user.
+      msg_receive: { capacity: config.limitMsgReceive, windowMs: 10 * SECOND },
+      ws_auth: jailed(config.limitWsAuthIdentity, 60),
+    },
   };
 }
 
@@ -59,7 +70,7 @@ export interface LimitOptions {
 }
 
 export class RateLimiter {
-  private readonly specs: Record<IpBucket | IdentityBucket, BucketSpec>;
+  private readonly specs: BucketSpecs;
   private readonly jailCache = new Map<string, number>();
 
   constructor(
@@ -74,11 +85,13 @@ export class RateLimiter {
 
   /** Takes from a per-IP bucket; throws 429 `rate_limited` with the retry time when refused. */
   takeIp(ipKey: string, bucket: IpBucket, options: LimitOptions): Promise<void> {
-    return this.take(ipBucketKey(ipKey, bucket), bucket, options);
+    return this.take(ipBucketKey(ipKey, bucket), this.specs.ip[bucket], bucket, options);
   }
 
+  /** Takes from a per-identity bucket (metric label `identity_<bucket>`). */
   takeIdentity(identityHash: string, bucket: IdentityBucket, options: LimitOptions): Promise<void> {
-    return this.take(identityBucketKey(identityHash, bucket), bucket, options);
+    const key = identityBucketKey(identityHash, bucket);
+    return this.take(key, this.specs.identity[bucket], `identity_${bucket}`, options);
   }
 
   /** Forgets cached jails of an identity (after a burn its counters are gone). */
@@ -89,7 +102,8 @@ export class RateLimiter {
 
   private async take(
     key: string,
-    bucket: IpBucket | IdentityBucket,
+    spec: BucketSpec,
+    bucket: string,
     options: LimitOptions,
   ): Promise<void> {
     const now = this.now();
@@ -103,7 +117,7 @@ export class RateLimiter {
     }
     let result;
     try {
-      result = await this.store.takeTokens(key, this.specs[bucket], options.cost ?? 1);
+      result = await this.store.takeTokens(key, spec, options.cost ?? 1);
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err;
       this.metrics.storeErrors.inc();

@@ -7,6 +7,7 @@ import { RelayError } from '../errors.js';
 import { decodeBase64 } from '../identity/crypto.js';
 import { checkSignature, keyOfIdentity } from '../identity/proof.js';
 import type { PowService } from '../pow/pow-service.js';
+import type { RateLimiter } from '../ratelimit/limiter.js';
 import type { ServerSecret } from '../secret.js';
 import type { Store } from '../store/store.js';
 import { addressRule, isLegacyName, parseAddress } from './addresses.js';
@@ -20,11 +21,14 @@ export interface AuthResult {
 }
 
 const failed = (message: string) => new RelayError(401, 'auth_failed', message);
+// Auth cannot work without the store anyway: its limits fail closed (storage_unavailable).
+const LIMITED = { failClosed: true };
 
 export class AuthService {
   constructor(
     private readonly store: Store,
     private readonly pow: PowService,
+    private readonly limiter: RateLimiter,
     private readonly config: Config,
     private readonly secret: ServerSecret,
   ) {}
@@ -33,12 +37,21 @@ export class AuthService {
     return createHmac('sha256', this.secret.value).update(token).digest('hex');
   }
 
-  /** Throws RelayError `auth_failed` (or `storage_unavailable`) when the payload does not authenticate. */
-  async authenticate(payload: Record<string, unknown>): Promise<AuthResult> {
-    const identity = parseAddress(payload.identity_hash, this.config.compat);
+  /**
+   * Throws RelayError `auth_failed`, `rate_limited` (the IP's or the identity's `ws_auth` bucket,
+   * both taken before any proof is checked) or `storage_unavailable`.
+   */
+  async authenticate(payload: unknown, ipKey: string): Promise<AuthResult> {
+    await this.limiter.takeIp(ipKey, 'ws_auth', LIMITED);
+    if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+      throw failed('auth payload must be an object');
+    }
+    const fields = payload as Record<string, unknown>;
+    const identity = parseAddress(fields.identity_hash, this.config.compat);
     if (identity === null) throw failed(`identity_hash must be ${addressRule(this.config.compat)}`);
-    if (payload.session_token !== undefined) {
-      const token = payload.session_token;
+    await this.limiter.takeIdentity(identity, 'ws_auth', LIMITED);
+    if (fields.session_token !== undefined) {
+      const token = fields.session_token;
       if (
         typeof token !== 'string' ||
         !(await this.store.hasSessionToken(identity, this.tokenHash(token)))
@@ -46,7 +59,7 @@ export class AuthService {
         throw failed('Session token invalid or expired');
       }
     } else {
-      await this.proveByWork(identity, payload);
+      await this.proveByWork(identity, fields);
     }
     const token = randomBytes(32).toString('base64url');
     await this.store.addSessionToken(
@@ -61,7 +74,7 @@ export class AuthService {
       token,
       keysMissing: prekeys === null,
       prekeys: prekeys ?? 0,
-      acks: payload.acks === true,
+      acks: fields.acks === true,
     };
   }
 

@@ -51,7 +51,7 @@ export class WebSocketLayer {
         return ms;
       },
     });
-    this.auth = new AuthService(store, services.pow, config, secret);
+    this.auth = new AuthService(store, services.pow, ctx.limiter, config, secret);
     this.wss = new WebSocketServer({
       noServer: true,
       perMessageDeflate: false,
