@@ -48,6 +48,9 @@ export interface Config {
   limitQueueBytes: number;
   limitMsgSend: number;
   limitMsgReceive: number;
+  limitWsAuth: number;
+  limitWsAuthIdentity: number;
+  maxSessionTokens: number;
   jailSeconds: number;
 
   bundleTtlDays: number;
@@ -429,6 +432,31 @@ export const OPTIONS: readonly OptionSpec[] = [
     describe: 'Messages accepted for one recipient per 10 s (never jailed)',
   },
   {
+    key: 'limitWsAuth',
+    env: 'ENTROPY_LIMIT_WS_AUTH',
+    kind: 'int',
+    default: 30,
+    min: 1,
+    describe: 'WebSocket auth attempts per IP per 60 s',
+  },
+  {
+    key: 'limitWsAuthIdentity',
+    env: 'ENTROPY_LIMIT_WS_AUTH_IDENTITY',
+    kind: 'int',
+    default: 12,
+    min: 1,
+    describe: 'WebSocket auth attempts per identity per 60 s',
+  },
+  {
+    key: 'maxSessionTokens',
+    env: 'ENTROPY_MAX_SESSION_TOKENS',
+    kind: 'int',
+    default: 5,
+    min: 1,
+    max: 100,
+    describe: 'Live session tokens per identity; a new one revokes the oldest',
+  },
+  {
     key: 'jailSeconds',
     env: 'ENTROPY_JAIL_SECONDS',
     kind: 'int',
@@ -633,4 +661,23 @@ function crossCheck(c: Config): void {
       'ENTROPY_POW_LOAD_THRESHOLDS: expected three increasing numbers, e.g. 20,50,100',
     );
   }
+}
+
+/** The README's configuration reference: a Markdown table of every option (prettier's layout). */
+export function configTable(): string {
+  const rows = OPTIONS.map((spec) => {
+    const flag = flagName(spec);
+    const d = spec.default;
+    const shown = Array.isArray(d) ? d.join(spec.kind === 'range' ? '-' : ',') : d;
+    return [
+      `\`${spec.env}\``,
+      spec.kind === 'bool' ? `\`--${d === true ? 'no-' : ''}${flag}\`` : `\`--${flag} <v>\``,
+      shown === undefined || shown === '' ? '—' : `\`${String(shown)}\``,
+      spec.describe,
+    ];
+  });
+  const header = ['Variable', 'Flag', 'Default', 'Meaning'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }

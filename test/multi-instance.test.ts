@@ -26,6 +26,8 @@ const LIMITS = {
   limitMsgReceive: 100_000,
   limitWsFrames: 100_000,
   limitAccountBurn: 100,
+  limitWsAuth: 10_000,
+  limitWsAuthIdentity: 10_000,
   jitterMs: [1, 10] as [number, number],
 };
 

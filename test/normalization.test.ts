@@ -117,6 +117,7 @@ describe('timing over real sockets', () => {
       limitMsgSend: 100_000,
       limitMsgReceive: 100_000,
       limitWsFrames: 100_000,
+      limitWsAuth: 10_000,
       queueMax: 5000,
       // 1000 back-to-back jittered frames are held at once; the per-socket cap has its own tests.
       maxSocketBufferBytes: 16 * 1024 * 1024,

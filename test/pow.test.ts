@@ -12,6 +12,7 @@ import { normaliseNonce, powDigestMeets } from '../src/pow/hash-rule.js';
 import { PowService, type PowRequest } from '../src/pow/pow-service.js';
 import { decodeSeed, encodeSeed, type SeedData } from '../src/pow/seed.js';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
+import { solveExactly } from './helpers/pow.js';
 
 const SECRET = 'test-secret-with-at-least-32-characters!';
 const DAY_MS = 86_400_000;
@@ -430,11 +431,11 @@ describe('PowService.verify', () => {
     const { pow, forge } = setup();
     const c = await pow.issue({ identityHash: ALICE });
     assert.equal(c.difficulty, 4);
-    const nonce = solvePowSync(c.seed, ALICE, c.difficulty);
+    const nonce = solveExactly(c.seed, ALICE, c.difficulty);
     await rejects(pow, c.seed, nonce, { purpose: 'burn', context: ALICE });
     // A burn seed below 5 (impossible to obtain, so forged) is refused as well.
     const burn4 = forge(4, 'burn');
-    await rejects(pow, burn4, solvePowSync(burn4, ALICE, 4), { purpose: 'burn', context: ALICE });
+    await rejects(pow, burn4, solveExactly(burn4, ALICE, 4), { purpose: 'burn', context: ALICE });
     // The refusals spent nothing: the general seed still verifies for an upload.
     await pow.verify(c.seed, nonce, { purpose: 'upload', context: ALICE });
   });
@@ -442,7 +443,7 @@ describe('PowService.verify', () => {
   it('refuses a seed whose difficulty is below the base', async () => {
     const { pow, forge } = setup();
     const seed = forge(1, 'auth');
-    await rejects(pow, seed, solvePowSync(seed, ALICE, 1), { purpose: 'auth', context: ALICE });
+    await rejects(pow, seed, solveExactly(seed, ALICE, 1), { purpose: 'auth', context: ALICE });
   });
 
   it('honours an age-discounted seed only for the old identity', async () => {
@@ -451,9 +452,9 @@ describe('PowService.verify', () => {
     clock.now = T0 + 181 * DAY_MS;
     const c = await pow.issue({ identityHash: ALICE });
     assert.equal(c.difficulty, 2);
-    const forBob = solveOnlyFor(c.seed, BOB, 2, ALICE);
+    const forBob = solveExactly(c.seed, BOB, 2);
     await rejects(pow, c.seed, forBob, { purpose: 'upload', context: BOB });
-    const forRandom = solvePowSync(c.seed, '', 2);
+    const forRandom = solveExactly(c.seed, '', 2);
     await rejects(pow, c.seed, forRandom, { purpose: 'random', context: '' });
     // /keys/random acts for no identity: naming one does not earn a discount.
     await rejects(pow, c.seed, forRandom, { purpose: 'random', context: '', identityHash: ALICE });
@@ -465,7 +466,7 @@ describe('PowService.verify', () => {
     await store.putBundle(ALICE, 'bundle', [], 365 * DAY_MS);
     clock.now = T0 + 31 * DAY_MS;
     const two = forge(2);
-    await rejects(pow, two, solvePowSync(two, ALICE, 2), { purpose: 'auth', context: ALICE });
+    await rejects(pow, two, solveExactly(two, ALICE, 2), { purpose: 'auth', context: ALICE });
     const c = await pow.issue({ identityHash: ALICE });
     assert.equal(c.difficulty, 3);
     await pow.verify(c.seed, solvePowSync(c.seed, ALICE, 3), { purpose: 'auth', context: ALICE });
@@ -475,10 +476,10 @@ describe('PowService.verify', () => {
     const { pow } = setup({ powBase: 2 });
     const c = await pow.issue({ nickname: 'abcdefghij' });
     assert.equal(c.difficulty, 2);
-    const shortNonce = solvePowSync(c.seed, 'abc', 2);
+    const shortNonce = solveExactly(c.seed, 'abc', 2);
     await rejects(pow, c.seed, shortNonce, { purpose: 'nickname', context: 'abc' });
     const general = await pow.issue({});
-    await rejects(pow, general.seed, solvePowSync(general.seed, 'abc', 2), {
+    await rejects(pow, general.seed, solveExactly(general.seed, 'abc', 2), {
       purpose: 'nickname',
       context: 'abc',
     });
@@ -486,6 +487,49 @@ describe('PowService.verify', () => {
       purpose: 'nickname',
       context: 'abcdefghij',
     });
+  });
+
+  it('accepts a general seed solved to the burn minimum (what v1 clients do), not below', async () => {
+    const { pow } = setup();
+    const c = await pow.issue({ identityHash: ALICE });
+    assert.equal(c.difficulty, 4);
+    const burn: PowRequest = { purpose: 'burn', context: ALICE };
+    await assert.rejects(pow.verify(c.seed, solveExactly(c.seed, ALICE, 4), burn), (err) => {
+      isPowInvalid(err);
+      assert.match((err as Error).message, /needs 5/);
+      return true;
+    });
+    // The refusal spent nothing: the same seed, solved harder, burns (once).
+    const five = solveExactly(c.seed, ALICE, 5);
+    await pow.verify(c.seed, five, burn);
+    await rejects(pow, c.seed, five, burn);
+  });
+
+  it('accepts a general seed solved to the nickname surcharge, not below', async () => {
+    const { pow } = setup({ powBase: 2 });
+    const c = await pow.issue({});
+    assert.equal(c.difficulty, 2);
+    const req: PowRequest = { purpose: 'nickname', context: 'abcdef', identityHash: ALICE };
+    await rejects(pow, c.seed, solveExactly(c.seed, 'abcdef', 3), req);
+    await pow.verify(c.seed, solveExactly(c.seed, 'abcdef', 4), req);
+  });
+
+  it("holds an old identity's work to its discounted floor, and a new one's to the full one", async () => {
+    const { pow, store, clock, forge } = setup();
+    await store.putBundle(ALICE, 'bundle', [], 365 * DAY_MS);
+    clock.now = T0 + 31 * DAY_MS;
+    const discounted = await pow.issue({ identityHash: ALICE });
+    assert.equal(discounted.difficulty, 3);
+    const auth = (context: string): PowRequest => ({ purpose: 'auth', context });
+    // Work of 3 on a seed of 3: enough for the old identity, not for a new one.
+    await rejects(pow, discounted.seed, solveExactly(discounted.seed, BOB, 3), auth(BOB));
+    await pow.verify(discounted.seed, solveExactly(discounted.seed, ALICE, 3), auth(ALICE));
+    // A seed carrying 2 (a 181-day discount) solved to 3 does for the 31-day-old identity…
+    const two = forge(2);
+    await pow.verify(two, solveExactly(two, ALICE, 3), auth(ALICE));
+    // …and a discounted seed solved to the full difficulty does for a new identity.
+    const again = await pow.issue({ identityHash: ALICE });
+    await pow.verify(again.seed, solveExactly(again.seed, BOB, 4), auth(BOB));
   });
 
   it('raises the difficulty with the rate of verified solutions, and only those', async () => {
@@ -501,7 +545,8 @@ describe('PowService.verify', () => {
     await pow.verify(seed, nonce, { purpose: 'auth', context: ALICE });
     for (let i = 0; i < 50; i++) {
       await rejects(pow, seed, nonce, { purpose: 'auth', context: ALICE });
-      await rejects(pow, forge(1), '0', { purpose: 'auth', context: ALICE });
+      const weak = forge(1);
+      await rejects(pow, weak, solveExactly(weak, ALICE, 1), { purpose: 'auth', context: ALICE });
     }
     assert.equal(await difficulty(), 2);
 

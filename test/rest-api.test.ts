@@ -3,8 +3,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { RelayClientError } from '../src/client/errors.js';
 import { buildBundle, generateIdentity, signMessage } from '../src/client/identity.js';
+import { solvePow } from '../src/client/pow-solver.js';
 import { RelayClient } from '../src/client/rest-client.js';
 import { storeBackends } from './helpers/backends.js';
+import { solveExactly } from './helpers/pow.js';
 import { startTestRelay, type TestRelay } from './helpers/relay.js';
 import { redisKeysContaining } from './helpers/redis-keys.js';
 
@@ -233,26 +235,29 @@ describe('bad input (memory store): exact status/code, nothing changed', () => {
       /used/,
     );
     assert.equal(await t.relay.store.prekeyCount(me.identityHash), 1);
-    // A burn needs difficulty 5: a general (difficulty 4) seed does not do.
+  });
+
+  it('burn: a general seed solved to 5 (as v1 clients do) burns; solved to 4 it does not', async () => {
+    const me = generateIdentity();
+    const h = me.identityHash;
+    await client.uploadBundle(me, { preKeys: 1 });
     const general = await client.challenge();
     assert.equal(general.difficulty, 4);
-    const { solvePow } = await import('../src/client/pow-solver.js');
-    const nonce = await solvePow(general.seed, me.identityHash, general.difficulty);
-    const body = {
-      identity_hash: me.identityHash,
-      identityKey: me.publicKey.toString('base64'),
-      signature: signMessage(me, `BURN:${me.identityHash}:${general.seed}`),
-    };
-    await rejectsWith(
-      client.request('POST', '/account/burn', body, {
-        'x-pow-seed': general.seed,
-        'x-pow-nonce': nonce,
-      }),
-      401,
-      'pow_invalid',
-      /difficulty/,
-    );
-    assert.equal(await t.relay.store.prekeyCount(me.identityHash), 1);
+    const burn = (nonce: string) =>
+      client.request(
+        'POST',
+        '/account/burn',
+        {
+          identity_hash: h,
+          identityKey: me.publicKey.toString('base64'),
+          signature: signMessage(me, `BURN:${h}:${general.seed}`),
+        },
+        { 'x-pow-seed': general.seed, 'x-pow-nonce': nonce },
+      );
+    await rejectsWith(burn(solveExactly(general.seed, h, 4)), 401, 'pow_invalid', /needs 5/);
+    assert.equal(await t.relay.store.prekeyCount(h), 1);
+    assert.deepEqual(await burn(await solvePow(general.seed, h, 5)), { status: 'account_purged' });
+    assert.equal(await t.relay.store.prekeyCount(h), null);
   });
 
   it('upload: key, shape and signature errors', async () => {

@@ -419,19 +419,72 @@ function conformance(
     });
 
     describe('session tokens', () => {
-      it('keeps every token of an identity until its TTL', async () => {
-        const [a, b] = [hash(), hash()];
-        await store.addSessionToken(a, 'token-1', MINUTE);
-        assert.equal(await store.hasSessionToken(a, 'token-1'), true);
-        assert.equal(await store.hasSessionToken(a, 'token-2'), false);
-        assert.equal(await store.hasSessionToken(b, 'token-1'), false);
-        await store.addSessionToken(a, 'token-2', MINUTE);
-        assert.equal(await store.hasSessionToken(a, 'token-1'), true);
-        assert.equal(await store.hasSessionToken(a, 'token-2'), true);
+      const live = async (h: string, tokens: string[]) => {
+        const found = await Promise.all(tokens.map((t) => store.hasSessionToken(h, t)));
+        return tokens.filter((_, i) => found[i]);
+      };
 
-        await store.addSessionToken(b, 'short', 300);
+      it('keeps the newest maxTokens tokens: each one more revokes the oldest', async () => {
+        const h = hash();
+        const tokens = Array.from({ length: 6 }, (_, i) => `token-${i}`);
+        for (const token of tokens.slice(0, 3)) await store.addSessionToken(h, token, MINUTE, 3);
+        assert.deepEqual(await live(h, tokens), tokens.slice(0, 3));
+        await store.addSessionToken(h, tokens[3]!, MINUTE, 3);
+        assert.deepEqual(await live(h, tokens), tokens.slice(1, 4));
+        await store.addSessionToken(h, tokens[4]!, MINUTE, 3);
+        await store.addSessionToken(h, tokens[5]!, MINUTE, 3);
+        assert.deepEqual(await live(h, tokens), tokens.slice(3));
+        assert.equal(await store.hasSessionToken(h, 'never-issued'), false);
+      });
+
+      it('never revokes the token just added, even when many share a millisecond', async () => {
+        const h = hash();
+        const tokens = Array.from({ length: 50 }, (_, i) => `t-${String(i).padStart(2, '0')}`);
+        // Newest first in name order: a tie broken by name would keep the wrong ones.
+        for (const token of [...tokens].reverse()) {
+          await store.addSessionToken(h, token, MINUTE, 2);
+          assert.equal(await store.hasSessionToken(h, token), true, token);
+        }
+        assert.deepEqual(await live(h, tokens), tokens.slice(0, 2));
+        await store.addSessionToken(h, 'single', MINUTE, 1);
+        assert.deepEqual(await live(h, [...tokens, 'single']), ['single']);
+      });
+
+      it('refuses expired tokens and drops them before revoking a live one', async () => {
+        const h = hash();
+        await store.addSessionToken(h, 'short', 300, 2);
+        await store.addSessionToken(h, 'long', MINUTE, 2);
         await sleep(700);
-        assert.equal(await store.hasSessionToken(b, 'short'), false);
+        assert.equal(await store.hasSessionToken(h, 'short'), false);
+        await store.addSessionToken(h, 'new', MINUTE, 2);
+        assert.deepEqual(await live(h, ['short', 'long', 'new']), ['long', 'new']);
+      });
+
+      it('lives as long as its longest-lived token, and is gone once all expired', async () => {
+        const [h, gone] = [hash(), hash()];
+        await store.addSessionToken(h, 'long', MINUTE, 5);
+        await store.addSessionToken(h, 'short', 300, 5);
+        await store.addSessionToken(gone, 'short', 300, 5);
+        await sleep(700);
+        assert.deepEqual(await live(h, ['long', 'short']), ['long']);
+        assert.equal(await store.hasSessionToken(gone, 'short'), false);
+        if (backend.keys) {
+          assert.deepEqual(
+            [...(await backend.keys()).keys()].filter((k) => k.includes(gone)),
+            [],
+          );
+        }
+      });
+
+      it('keeps the tokens of one identity apart from every other', async () => {
+        const [a, b] = [hash(), hash()];
+        await store.addSessionToken(a, 'same', MINUTE, 1);
+        await store.addSessionToken(b, 'same', MINUTE, 1);
+        await store.addSessionToken(b, 'b-only', MINUTE, 5);
+        assert.equal(await store.hasSessionToken(a, 'b-only'), false);
+        await store.addSessionToken(a, 'next', MINUTE, 1);
+        assert.deepEqual(await live(a, ['same', 'next', 'b-only']), ['next']);
+        assert.deepEqual(await live(b, ['same', 'next', 'b-only']), ['same', 'b-only']);
       });
     });
 
@@ -509,7 +562,9 @@ function conformance(
         for (const id of [h, other]) await s.putBundle(id, 'bundle', ['p1', 'p2'], MINUTE);
         await s.registerNickname(h, nick, 'Burner', MINUTE);
         await s.registerNickname(other, otherNick, 'Other', MINUTE);
-        await s.addSessionToken(h, 'token', MINUTE);
+        await s.addSessionToken(h, 'token', MINUTE, 5);
+        await s.addSessionToken(h, 'token-2', MINUTE, 5);
+        await s.addSessionToken(other, 'token', MINUTE, 5);
         await s.enqueue(
           h,
           { id: 'm1', payload: 'hello' },
@@ -544,6 +599,8 @@ function conformance(
         assert.equal(await s.firstSeen(h), null);
         assert.equal(await s.lookupNickname(nick), null);
         assert.equal(await s.hasSessionToken(h, 'token'), false);
+        assert.equal(await s.hasSessionToken(h, 'token-2'), false);
+        assert.equal(await s.hasSessionToken(other, 'token'), true);
         assert.deepEqual(await s.queued(h), []);
         assert.deepEqual(await s.randomIdentities(10), [other]);
         for (const bucket of IDENTITY_BUCKETS) {
@@ -608,8 +665,9 @@ function conformance(
         await store.fetchBundle(h);
         await store.registerNickname(h, name(), 'N1', MINUTE);
         await store.registerNickname(h, name(), 'N2', MINUTE);
-        await store.addSessionToken(h, 't1', MINUTE);
-        await store.addSessionToken(h, 't2', MINUTE);
+        await store.addSessionToken(h, 't1', MINUTE, 5);
+        await store.addSessionToken(h, 't2', MINUTE, 5);
+        await store.addSessionToken(h, 't3', 1000, 2);
         const limits = { maxCount: 10, maxBytes: 1000, ttlMs: MINUTE };
         for (const id of ['a', 'b', 'c']) await store.enqueue(h, { id, payload: id }, limits);
         await store.removeQueued(h, ['b']);

@@ -91,6 +91,8 @@ export function relayEnv(tls: boolean, extra: Record<string, string> = {}): Reco
     ENTROPY_LIMIT_GLOBAL: huge,
     ENTROPY_POW_LIMIT: huge,
     ENTROPY_LIMIT_WS_FRAMES: huge,
+    ENTROPY_LIMIT_WS_AUTH: huge,
+    ENTROPY_LIMIT_WS_AUTH_IDENTITY: huge,
     ENTROPY_LIMIT_MSG_SEND: huge,
     ENTROPY_LIMIT_MSG_RECEIVE: huge,
     ENTROPY_SECRET_SALT: randomBytes(32).toString('hex'),

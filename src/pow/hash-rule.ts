@@ -25,12 +25,19 @@ export function powDigest(seed: string, context: string, nonce: string): Buffer 
   return hash('sha256', seed + context + nonce, 'buffer');
 }
 
-/** True when the digest starts with `difficulty` zero nibbles (hex '0' characters). */
+/** The work a digest shows: how many zero nibbles (hex '0' characters) it starts with. */
+export function leadingZeroNibbles(digest: Uint8Array): number {
+  let zeros = 0;
+  for (const byte of digest) {
+    if (byte !== 0) return byte < 0x10 ? zeros + 1 : zeros;
+    zeros += 2;
+  }
+  return zeros;
+}
+
+/** True when the digest starts with `difficulty` zero nibbles. */
 export function digestMeetsDifficulty(digest: Uint8Array, difficulty: number): boolean {
-  if (difficulty > digest.length * 2) return false;
-  const fullBytes = Math.floor(difficulty / 2);
-  for (let i = 0; i < fullBytes; i++) if (digest[i] !== 0) return false;
-  return difficulty % 2 === 0 || digest[fullBytes]! < 0x10;
+  return leadingZeroNibbles(digest) >= difficulty;
 }
 
 export function powDigestMeets(

@@ -4,7 +4,7 @@ import { RelayError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { ServerSecret } from '../secret.js';
 import type { Store } from '../store/store.js';
-import { normaliseNonce, powDigestMeets } from './hash-rule.js';
+import { leadingZeroNibbles, normaliseNonce, powDigest } from './hash-rule.js';
 import { decodeSeed, encodeSeed, type PowPurpose } from './seed.js';
 
 export type { PowPurpose } from './seed.js';
@@ -160,11 +160,18 @@ export class PowService {
     if (seed.purpose !== 'general' && seed.purpose !== req.purpose) {
       throw this.reject('invalid', `Proof of work seed is for ${seed.purpose}, not ${req.purpose}`);
     }
-    if (!powDigestMeets(seedInput, req.context, nonce, seed.difficulty)) {
+    // The work must meet both the seed's difficulty and the request's own floor; a solution may
+    // exceed what its seed asked (v1 clients solve a general seed to 5 for a burn).
+    const work = leadingZeroNibbles(powDigest(seedInput, req.context, nonce));
+    if (work < seed.difficulty) {
       throw this.reject('invalid', 'Proof of work does not meet the difficulty');
     }
-    if (!(await this.meetsFloor(seed.difficulty, req))) {
-      throw this.reject('invalid', 'Proof of work difficulty too low for this request');
+    const floor = await this.floor(req, work);
+    if (work < floor) {
+      throw this.reject(
+        'invalid',
+        `Proof of work difficulty too low for this request: it needs ${floor}`,
+      );
     }
     const remainingMs = Math.max(0, seed.expiresAt * 1000 - this.now());
     if (!(await this.store.spendSeed(seedInput, remainingMs + SPENT_MARGIN_MS))) {
@@ -185,13 +192,16 @@ export class PowService {
     return Math.max(capped, ENDPOINT_MINIMUM[purpose]);
   }
 
-  /** The seed's difficulty is enforced, but never below this request's difficulty at zero load. */
-  private async meetsFloor(difficulty: number, req: PowRequest): Promise<boolean> {
+  /**
+   * This request's difficulty at zero load: endpoint minimum, nickname surcharge and the age
+   * discount of the identity it acts for. The discount costs a store read, made only when `work`
+   * falls short of the undiscounted floor.
+   */
+  private async floor(req: PowRequest, work: number): Promise<number> {
     const nickname = req.purpose === 'nickname' ? (req.nickname ?? req.context) : undefined;
-    // An age discount only lowers the floor: skip the store read when the seed clears it anyway.
-    if (difficulty >= this.difficulty(req.purpose, 0, nickname, 0)) return true;
-    const discount = await this.ageDiscount(identityOf(req));
-    return difficulty >= this.difficulty(req.purpose, discount, nickname, 0);
+    const undiscounted = this.difficulty(req.purpose, 0, nickname, 0);
+    if (work >= undiscounted) return undiscounted;
+    return this.difficulty(req.purpose, await this.ageDiscount(identityOf(req)), nickname, 0);
   }
 
   private async ageDiscount(identityHash: string | undefined): Promise<number> {

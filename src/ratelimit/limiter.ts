@@ -1,7 +1,8 @@
 // Token buckets per client IP and per identity (PROTOCOL.md §3), with the jail ("temporary
 // ignore"). Two homes, chosen so that nothing at rest links a sender to a recipient (§7):
-// * store buckets (shared by every instance): per-IP HTTP buckets and WebSocket auth, keyed by a
-//   daily keyed hash of the IP (never the IP itself), and the recipient's msg_receive bucket;
+// * store buckets (shared by every instance): per-IP HTTP and WebSocket-auth buckets, keyed by a
+//   daily keyed hash of the IP (never the IP itself), and per-identity buckets (a recipient's
+//   msg_receive, an identity's ws_auth);
 // * local buckets, in this process, where the sender's socket lives: WebSocket frames per IP,
 //   messages sent per identity and offline bytes queued per sender IP. They are checked
 //   synchronously and never written to the store, so a Redis snapshot or MONITOR sees no sender
@@ -28,12 +29,21 @@ import {
 import { TtlMap } from '../store/memory/ttl-map.js';
 
 export type IpBucket =
-  'global' | 'challenge' | 'upload' | 'fetch' | 'random' | 'nick_register' | 'nick_lookup' | 'burn';
+  | 'global'
+  | 'challenge'
+  | 'upload'
+  | 'fetch'
+  | 'random'
+  | 'nick_register'
+  | 'nick_lookup'
+  | 'burn'
+  | 'ws_auth';
+
+/** Per-identity buckets kept in the store. */
+export type StoreIdentityBucket = Exclude<IdentityBucket, 'msg_send'>;
 
 /** Buckets kept in this process: ws_frames and queue_bytes per IP, msg_send per identity. */
 export type LocalBucket = 'ws_frames' | 'msg_send' | 'queue_bytes';
-
-type StoreBucket = IpBucket | Exclude<IdentityBucket, 'msg_send'>;
 
 const JAIL_STRIKES = 6;
 const SECOND = 1000;
@@ -43,7 +53,13 @@ const JAIL_CACHE_SWEEP_AT = 10_000;
 const SWEEP_EVERY = 256;
 const SWEEP_BUDGET = 512;
 
-export function bucketSpecs(config: Config): Record<StoreBucket | LocalBucket, BucketSpec> {
+export interface BucketSpecs {
+  ip: Record<IpBucket, BucketSpec>;
+  identity: Record<StoreIdentityBucket, BucketSpec>;
+  local: Record<LocalBucket, BucketSpec>;
+}
+
+export function bucketSpecs(config: Config): BucketSpecs {
   const jail = { strikes: JAIL_STRIKES, jailMs: config.jailSeconds * SECOND };
   const jailing = (capacity: number, windowS: number): BucketSpec => ({
     capacity,
@@ -51,21 +67,28 @@ export function bucketSpecs(config: Config): Record<StoreBucket | LocalBucket, B
     jail,
   });
   return {
-    global: jailing(config.limitGlobal, 10),
-    challenge: jailing(config.powLimit, 60),
-    upload: jailing(config.limitKeysUpload, 60),
-    fetch: jailing(config.limitKeysFetch, 60),
-    random: jailing(config.limitKeysRandom, 60),
-    nick_register: jailing(config.limitNickRegister, 60),
-    nick_lookup: jailing(config.limitNickLookup, 60),
-    burn: jailing(config.limitAccountBurn, 300),
-    ws_frames: jailing(config.limitWsFrames, 10),
-    msg_send: jailing(config.limitMsgSend, 10),
-    // A recipient's bucket is never jailed: that would let anyone silence a user.
-    msg_receive: { capacity: config.limitMsgReceive, windowMs: 10 * SECOND },
-    ws_auth: jailing(config.powLimit, 60),
-    // Refused per message (the sender hears rate_limited), never jailed.
-    queue_bytes: { capacity: config.limitQueueBytes, windowMs: 60 * SECOND },
+    ip: {
+      global: jailing(config.limitGlobal, 10),
+      challenge: jailing(config.powLimit, 60),
+      upload: jailing(config.limitKeysUpload, 60),
+      fetch: jailing(config.limitKeysFetch, 60),
+      random: jailing(config.limitKeysRandom, 60),
+      nick_register: jailing(config.limitNickRegister, 60),
+      nick_lookup: jailing(config.limitNickLookup, 60),
+      burn: jailing(config.limitAccountBurn, 300),
+      ws_auth: jailing(config.limitWsAuth, 60),
+    },
+    identity: {
+      // A recipient's bucket is never jailed: that would let anyone silence a user.
+      msg_receive: { capacity: config.limitMsgReceive, windowMs: 10 * SECOND },
+      ws_auth: jailing(config.limitWsAuthIdentity, 60),
+    },
+    local: {
+      ws_frames: jailing(config.limitWsFrames, 10),
+      msg_send: jailing(config.limitMsgSend, 10),
+      // Refused per message (the sender hears rate_limited), never jailed.
+      queue_bytes: { capacity: config.limitQueueBytes, windowMs: 60 * SECOND },
+    },
   };
 }
 
@@ -76,7 +99,7 @@ export interface LimitOptions {
 }
 
 export class RateLimiter {
-  private readonly specs: Record<StoreBucket | LocalBucket, BucketSpec>;
+  private readonly specs: BucketSpecs;
   private readonly jailCache = new Map<string, number>();
   private readonly local: TtlMap<BucketState>;
   private localTakes = 0;
@@ -94,16 +117,19 @@ export class RateLimiter {
   }
 
   /** Takes from a per-IP store bucket; throws 429 `rate_limited` with the retry time when refused. */
-  takeIp(ipKey: string, bucket: IpBucket | 'ws_auth', options: LimitOptions): Promise<void> {
-    return this.take(() => ipBucketKey(this.ipTag(ipKey), bucket), bucket, options);
+  takeIp(ipKey: string, bucket: IpBucket, options: LimitOptions): Promise<void> {
+    const key = () => ipBucketKey(this.ipTag(ipKey), bucket);
+    return this.take(key, this.specs.ip[bucket], bucket, options);
   }
 
+  /** Takes from a per-identity store bucket (metric label `identity_<bucket>`). */
   takeIdentity(
     identityHash: string,
-    bucket: Exclude<IdentityBucket, 'msg_send'>,
+    bucket: StoreIdentityBucket,
     options: LimitOptions,
   ): Promise<void> {
-    return this.take(() => identityBucketKey(identityHash, bucket), bucket, options);
+    const key = () => identityBucketKey(identityHash, bucket);
+    return this.take(key, this.specs.identity[bucket], `identity_${bucket}`, options);
   }
 
   /**
@@ -112,7 +138,7 @@ export class RateLimiter {
    */
   takeLocal(bucket: LocalBucket, key: string, cost = 1): void {
     if (++this.localTakes % SWEEP_EVERY === 0) this.local.sweep(SWEEP_BUDGET);
-    const spec = this.specs[bucket];
+    const spec = this.specs.local[bucket];
     const id = `${bucket}:${key}`;
     const now = this.now();
     let state = this.local.get(id);
@@ -124,9 +150,11 @@ export class RateLimiter {
     }
     const result = takeFromBucket(state, spec, cost, now);
     if (result.allowed) return;
-    this.metrics.rateLimited.inc({ bucket });
+    const label = bucket === 'msg_send' ? 'identity_msg_send' : bucket;
+    this.metrics.rateLimited.inc({ bucket: label });
+    // A fresh jail reports the whole jail time; a standing one the time left.
     if (result.jailed && result.retryAfterMs === spec.jail?.jailMs)
-      this.metrics.jailed.inc({ bucket });
+      this.metrics.jailed.inc({ bucket: label });
     throw rateLimited(Math.max(1, Math.ceil(result.retryAfterMs / SECOND)));
   }
 
@@ -148,13 +176,15 @@ export class RateLimiter {
 
   private async take(
     keyOf: () => string,
-    bucket: StoreBucket,
+    spec: BucketSpec,
+    bucket: string,
     options: LimitOptions,
   ): Promise<void> {
     const now = this.now();
     let key: string;
     let result;
     try {
+      // Deriving an IP key needs the server secret, unknown until the store has answered.
       key = keyOf();
       const jailedUntil = this.jailCache.get(key);
       if (jailedUntil !== undefined) {
@@ -164,7 +194,7 @@ export class RateLimiter {
         }
         this.jailCache.delete(key);
       }
-      result = await this.store.takeTokens(key, this.specs[bucket], options.cost ?? 1);
+      result = await this.store.takeTokens(key, spec, options.cost ?? 1);
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err;
       this.metrics.storeErrors.inc();

@@ -103,8 +103,15 @@ export interface Store {
   ): Promise<'ok' | 'taken'>;
   lookupNickname(nicknameKey: string): Promise<NicknameRecord | null>;
 
-  /** Session tokens: stored only as hashes by the caller. */
-  addSessionToken(identityHash: string, tokenHash: string, ttlMs: number): Promise<void>;
+  /** Session tokens, stored only as hashes by the caller. Adds one valid for `ttlMs`, keeping at
+   *  most `maxTokens` live tokens for the identity: the oldest are revoked, never the new one. */
+  addSessionToken(
+    identityHash: string,
+    tokenHash: string,
+    ttlMs: number,
+    maxTokens: number,
+  ): Promise<void>;
+  /** Whether the token is live; constant time in the number of tokens (no scan). */
   hasSessionToken(identityHash: string, tokenHash: string): Promise<boolean>;
 
   /** Appends to the offline queue. False (nothing stored) when the queue is full. */

@@ -291,9 +291,9 @@ async function ack(c: RelayFrameContext, json: Json): Promise<void> {
 
 async function subscribeAlias(c: RelayFrameContext, json: Json): Promise<void> {
   const payload = (json.payload ?? {}) as Json;
-  const alias = payload.alias;
+  const alias = parseAddress(payload.alias, c.deps.ctx.config.compat);
   // An identity hash is not an alias: it would take over that identity's messages.
-  if (!isLegacyName(alias) || /^[0-9a-fA-F]{64}$/.test(alias)) {
+  if (alias === null || !isLegacyName(alias)) {
     return c.session.sendError(
       'invalid_message',
       'alias must be 1-64 characters of A-Z a-z 0-9 _ - and not an identity hash',

@@ -147,15 +147,17 @@ export class Session implements Endpoint {
   }
 
   /** Sends an error frame, then closes once it was written (or after a grace period). */
-  fail(code: string, message: string, closeCode: number): void {
+  fail(code: string, message: string, closeCode: number, retryAfter?: number): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.state = 'closing';
     clearTimeout(this.authTimer);
     const close = () => this.ws.close(closeCode, code);
     const grace = setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS);
     grace.unref();
+    const frame: Json = { type: 'error', code, message };
+    if (retryAfter !== undefined) frame.retry_after = retryAfter;
     this.outbox.enqueue({
-      data: padJson({ type: 'error', code, message }),
+      data: padJson(frame),
       binary: false,
       real: true,
       jitter: false,
@@ -261,19 +263,18 @@ export class Session implements Endpoint {
   private async authenticate(frame: Json): Promise<void> {
     const payload = frame.payload;
     if (payload === undefined) return; // v1 clients send an empty auth first
-    if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
-      return this.fail('auth_failed', 'auth payload must be an object', CLOSE_AUTH);
-    }
     const { auth, router, ctx } = this.deps;
     let result;
     try {
-      result = await auth.authenticate(payload as Json);
+      result = await auth.authenticate(payload, this.ipKey);
     } catch (err) {
-      if (err instanceof RelayError && err.code === 'storage_unavailable') {
-        return this.fail(err.code, err.message, 1011);
+      if (!(err instanceof RelayError)) throw err;
+      if (err.code === 'storage_unavailable') return this.fail(err.code, err.message, 1011);
+      if (err.code === 'rate_limited') {
+        const message = 'Too many authentication attempts';
+        return this.fail(err.code, message, CLOSE_POLICY, err.retryAfterS);
       }
-      if (err instanceof RelayError) return this.fail('auth_failed', err.message, CLOSE_AUTH);
-      throw err;
+      return this.fail('auth_failed', err.message, CLOSE_AUTH);
     }
     if (this.state !== 'open') return;
     clearTimeout(this.authTimer);

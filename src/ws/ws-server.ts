@@ -54,7 +54,7 @@ export class WebSocketLayer {
       held: this.shaper.heldBytes,
       peak: this.shaper.peakOutboxBytes,
     });
-    this.auth = new AuthService(store, services.pow, config, secret);
+    this.auth = new AuthService(store, services.pow, ctx.limiter, config, secret);
     this.wss = new WebSocketServer({
       noServer: true,
       perMessageDeflate: false,

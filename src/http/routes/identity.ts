@@ -1,17 +1,27 @@
 // REST routes of PROTOCOL.md §2.1–§2.8: PoW challenges, key bundles, nicknames, burn.
 import type { FastifyInstance } from 'fastify';
 import type { RelayContext } from '../../context.js';
-import { parseIdentityHash } from '../../identity/crypto.js';
+import { badRequest } from '../../errors.js';
+import { addressRule, parseAddress } from '../../relay/addresses.js';
 import { jsonObjectBody, powProof, queryList, queryValue } from '../request-input.js';
 
 export function registerIdentityRoutes(app: FastifyInstance, ctx: RelayContext): void {
   const { pow, keys, nicknames, accounts } = ctx.services;
+  // Whoever can authenticate can ask for a challenge: compat mode accepts legacy names.
+  const challengeIdentity = (value: string): string => {
+    const address = parseAddress(value, ctx.config.compat);
+    if (address === null) {
+      const rule = addressRule(ctx.config.compat);
+      throw badRequest('invalid_identity_hash', `identity_hash must be ${rule}`);
+    }
+    return address;
+  };
 
   app.get('/pow/challenge', { config: { bucket: 'challenge' } }, async (request) => {
     const identityHash = queryValue(request, 'identity_hash');
     return pow.issue({
       type: queryValue(request, 'type'),
-      identityHash: identityHash === undefined ? undefined : parseIdentityHash(identityHash),
+      identityHash: identityHash === undefined ? undefined : challengeIdentity(identityHash),
       nickname: queryValue(request, 'nickname'),
     });
   });

@@ -179,13 +179,24 @@ export class MemoryStore implements Store {
     return this.nicknames.get(nicknameKey) ?? null;
   }
 
-  async addSessionToken(identityHash: string, tokenHash: string, ttlMs: number): Promise<void> {
+  async addSessionToken(
+    identityHash: string,
+    tokenHash: string,
+    ttlMs: number,
+    maxTokens: number,
+  ): Promise<void> {
     this.check();
     const now = this.now();
+    // Insertion order is issue order: the first entries are the oldest tokens.
     const tokens = this.sessions.get(identityHash) ?? new Map<string, number>();
-    for (const [hash, expiresAt] of tokens) if (expiresAt <= now) tokens.delete(hash);
+    tokens.delete(tokenHash);
+    let longest = now + ttlMs;
+    for (const [hash, expiresAt] of tokens) {
+      if (expiresAt <= now || tokens.size >= maxTokens) tokens.delete(hash);
+      else longest = Math.max(longest, expiresAt);
+    }
     tokens.set(tokenHash, now + ttlMs);
-    this.sessions.set(identityHash, tokens, ttlMs);
+    this.sessions.set(identityHash, tokens, longest - now);
   }
 
   async hasSessionToken(identityHash: string, tokenHash: string): Promise<boolean> {

@@ -324,9 +324,18 @@ export class RedisStore implements Store {
     });
   }
 
-  async addSessionToken(identityHash: string, tokenHash: string, ttlMs: number): Promise<void> {
+  async addSessionToken(
+    identityHash: string,
+    tokenHash: string,
+    ttlMs: number,
+    maxTokens: number,
+  ): Promise<void> {
     await this.run(() =>
-      this.script('addSessionToken', [identityKeys(identityHash).session], [tokenHash, ms(ttlMs)]),
+      this.script(
+        'addSessionToken',
+        [identityKeys(identityHash).session],
+        [tokenHash, ms(ttlMs), Math.max(1, Math.floor(maxTokens))],
+      ),
     );
   }
 
