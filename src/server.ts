@@ -1,5 +1,5 @@
 // Start-up and shutdown of one relay instance: store, TLS, one server for REST and WebSocket.
-import { randomBytes } from 'node:crypto';
+// The relay listens at once; what needs the store answers 503 until the store is ready.
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -34,6 +34,13 @@ export interface Relay {
   readonly url: string;
   readonly tls: TlsMaterial | undefined;
   readonly ws: WebSocketLayer;
+  /**
+   * Resolves once everything can be served: the store answered and passed its start-up checks,
+   * the server secret is known, this instance's channel is subscribed. Rejects when the store
+   * refuses to run (a persistent or evicting Redis with ENTROPY_REQUIRE_VOLATILE): the relay
+   * then answers 503 to what needs the store, and its caller should close it and exit non-zero.
+   */
+  readonly ready: Promise<void>;
   /** Stops accepting, finishes in-flight requests, closes sessions and the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -65,9 +72,7 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
 
   const store = options.store ?? (await createStore(config, logger));
   await store.connect();
-  const secret = new ServerSecret(
-    config.secretSalt ?? (await store.sharedSecret(randomBytes(32).toString('hex'))),
-  );
+  const secret = new ServerSecret(config.secretSalt);
 
   const tls = config.tls ? await tlsMaterial(config) : undefined;
   const server: HttpServer = tls
@@ -116,7 +121,20 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
 
   const app = buildHttpApp(ctx, server, [registerIdentityRoutes]);
   const ws = new WebSocketLayer(ctx, server);
-  await ws.start();
+  const ready = Promise.all([
+    store
+      .ready()
+      .then(() =>
+        secret.known ? undefined : secret.learnFrom(store, () => ctx.lifecycle.closing),
+      ),
+    ws.start(),
+  ]).then(() => undefined);
+  ready.then(
+    () => logger.info('Entropy relay ready'),
+    (err: unknown) => {
+      if (!ctx.lifecycle.closing) logger.fatal({ err }, 'the store refuses to run');
+    },
+  );
   await app.listen({
     port: config.port,
     host: config.addr,
@@ -159,5 +177,5 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
     return closing;
   };
 
-  return { ctx, app, server, store, port, url, tls, ws, close };
+  return { ctx, app, server, store, port, url, tls, ws, ready, close };
 }

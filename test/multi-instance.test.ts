@@ -18,6 +18,7 @@ import {
 } from './helpers/redis-server.js';
 import { quietRedisStore } from './helpers/backends.js';
 import { logCapture, startTestRelay, type TestRelay } from './helpers/relay.js';
+import { withBundle } from './helpers/ws.js';
 
 const LIMITS = {
   powLimit: 10_000,
@@ -26,6 +27,7 @@ const LIMITS = {
   limitMsgReceive: 100_000,
   limitWsFrames: 100_000,
   limitAccountBurn: 100,
+  limitKeysUpload: 1000,
   jitterMs: [1, 10] as [number, number],
 };
 
@@ -71,6 +73,7 @@ describe('two instances on one Redis', () => {
         const [here, there] = i % 2 === 0 ? [a, b] : [b, a];
         const sender = open(here);
         const recipient = open(there);
+        await withBundle(there.relay, recipient.identity);
         const received: string[] = [];
         recipient.on('message', (m) => received.push(m.envelope));
         recipient.on('queued', (q) => received.push(String(q.payload.envelope)));
@@ -136,6 +139,7 @@ describe('two instances on one Redis', () => {
   it('removes a live cross-instance delivery from the queue, whatever its frame type', async () => {
     const sender = open(a);
     const recipient = open(b, generateIdentity(), true);
+    await withBundle(b.relay, recipient.identity);
     const binaries: Buffer[] = [];
     recipient.on('binary', (data) => binaries.push(data));
     await Promise.all([sender.connect(), recipient.connect()]);
@@ -152,6 +156,7 @@ describe('two instances on one Redis', () => {
   it('drains what was queued while its Redis subscriptions were down', async () => {
     const sender = open(a);
     const recipient = open(b, generateIdentity(), true);
+    await withBundle(b.relay, recipient.identity);
     const got: string[] = [];
     recipient.on('queued', (q) => got.push(String(q.payload.envelope)));
     recipient.on('message', (m) => got.push(m.envelope));

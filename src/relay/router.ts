@@ -5,10 +5,12 @@
 // (re)connects drains its queue. Sessions are replaced and closed across instances through the
 // same channel.
 import { randomBytes, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { QueuedItem, QueueLimits, Store } from '../store/store.js';
+import { StoreUnavailableError } from '../errors.js';
+import type { EnqueueResult, QueuedItem, QueueLimits, Store } from '../store/store.js';
 
 export type DeliveryStatus = 'delivered' | 'queued' | 'rejected';
 export type Notify = (status: DeliveryStatus, reason?: string) => void;
@@ -71,6 +73,14 @@ type ChannelMessage =
   | { k: 's'; c: string; s: DeliveryStatus; why?: string };
 
 const STATUS_TIMEOUT_MS = 10_000;
+const SUBSCRIBE_RETRY_MS = 500;
+
+/** The sender's `rejected` reason for each refusal of the offline queue. */
+const REFUSALS: Record<Exclude<EnqueueResult, 'queued'>, string> = {
+  no_recipient: 'invalid_recipient',
+  mailbox_full: 'mailbox_full',
+  storage_full: 'storage_full',
+};
 
 const toWire = (frame: LiveFrame): WireFrame =>
   frame.kind === 'json' ? { t: 'j', v: frame.value } : { t: 'b', d: frame.data.toString('base64') };
@@ -90,6 +100,7 @@ export class Router {
   private readonly pending = new Map<string, { notify: Notify; timer: NodeJS.Timeout }>();
   private readonly subscriptions = new Map<string, Promise<void>>();
   private readonly limits: QueueLimits;
+  private stopped = false;
 
   constructor(
     private readonly store: Store,
@@ -101,15 +112,28 @@ export class Router {
       maxCount: config.queueMax,
       maxBytes: config.queueMaxBytes,
       ttlMs: config.messageTtlDays * 86_400_000,
+      // Compat mode queues for legacy names and aliases too (which never have a bundle).
+      requireBundle: config.compat !== 'v1',
     };
   }
 
+  /** Subscribes this instance's channel once the store is ready (the store resubscribes it
+   *  after outages); resolves then. */
   async start(): Promise<void> {
-    await this.store.subscribe(this.instanceId, (raw) => this.onInstanceMessage(raw));
     // Messages queued while our subscriptions were down were announced to nobody: drain.
     this.store.onResubscribed?.(() => {
       for (const address of this.local.keys()) void this.drain(address);
     });
+    await this.store.ready();
+    while (!this.stopped) {
+      try {
+        await this.store.subscribe(this.instanceId, (raw) => this.onInstanceMessage(raw));
+        return;
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError)) throw err;
+        await sleep(SUBSCRIBE_RETRY_MS, undefined, { ref: false });
+      }
+    }
   }
 
   /** Answers every sender still waiting for another instance: their messages are queued. */
@@ -122,6 +146,7 @@ export class Router {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     this.settlePending();
     await this.store.unsubscribe(this.instanceId).catch(() => undefined);
   }
@@ -220,9 +245,10 @@ export class Router {
       return;
     }
     const item: QueuedItem = { id: message.id, payload: message.queued() };
-    if (!(await this.store.enqueue(recipient, item, this.limits))) {
+    const outcome = await this.store.enqueue(recipient, item, this.limits);
+    if (outcome !== 'queued') {
       this.metrics.messages.inc({ outcome: 'rejected' });
-      notify?.('rejected', 'mailbox_full');
+      notify?.('rejected', REFUSALS[outcome]);
       return;
     }
     const corr = notify ? randomUUID() : undefined;
@@ -263,10 +289,11 @@ export class Router {
       }
       try {
         const item = { id: carried.id, payload: carried.payload() };
-        const stored = await this.store.enqueue(carried.recipient, item, this.limits);
-        if (stored) touched.add(carried.recipient);
-        this.metrics.messages.inc({ outcome: stored ? 'queued' : 'rejected' });
-        carried.notify?.(stored ? 'queued' : 'rejected', stored ? undefined : 'mailbox_full');
+        const outcome = await this.store.enqueue(carried.recipient, item, this.limits);
+        if (outcome === 'queued') touched.add(carried.recipient);
+        this.metrics.messages.inc({ outcome: outcome === 'queued' ? 'queued' : 'rejected' });
+        if (outcome === 'queued') carried.notify?.('queued');
+        else carried.notify?.('rejected', REFUSALS[outcome]);
       } catch (err) {
         this.logger.error({ err }, 'could not requeue an undelivered message');
         carried.notify?.('rejected', 'storage_unavailable');
