@@ -61,6 +61,12 @@ export class Metrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  readonly queueRefused = new Counter({
+    name: 'entropy_queue_refused_total',
+    help: 'Messages the offline queue refused, by reason (invalid_recipient, mailbox_full, storage_full)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly queueDrained = new Counter({
     name: 'entropy_queue_drained_total',
     help: 'Offline queue items delivered on reconnect',

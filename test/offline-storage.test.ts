@@ -210,6 +210,11 @@ describe('what the sender hears', () => {
       ['0', '1', '2'].map((c) => c.repeat(200)),
     );
     assert.ok((t.relay.store as MemoryStore).offlineBytes <= 1024);
+    const refused = await t.relay.ctx.metrics.queueRefused.get();
+    assert.deepEqual(refused.values.map((v) => `${v.labels.reason}:${v.value}`).sort(), [
+      'invalid_recipient:1',
+      'storage_full:1',
+    ]);
     await a.peer.close();
   });
 });

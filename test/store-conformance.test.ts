@@ -629,9 +629,11 @@ function conformance(
         assert.deepEqual(await ids(h), ['z', 'v', 'w']);
       });
 
-      it('the queue keys expire with the newest item (Redis)', async (t) => {
-        const client = backend.client;
-        if (!client) return t.skip('memory: no keys');
+      // Redis only: the memory store has no keys, and no older relays wrote to it.
+      if (!options.inspectsKeys) return;
+
+      it('the queue keys expire with the newest item', async () => {
+        const client = backend.client!;
         const h = hash();
         await store.enqueue(h, { id: 'a', payload: 'a' }, limits(10, 100, 2 * MINUTE));
         await store.enqueue(h, { id: 'b', payload: 'b' }, limits(10, 100, 3 * MINUTE));
@@ -646,9 +648,8 @@ function conformance(
         }
       });
 
-      it('reads items written by older relays ("<id>\\n<payload>"; Redis)', async (t) => {
-        const client = backend.client;
-        if (!client) return t.skip('memory: nothing older');
+      it('reads items written by older relays ("<id>\\n<payload>")', async () => {
+        const client = backend.client!;
         const h = hash();
         const old = '{"type":"msg","n":1}';
         await client.rpush(`offline:{${h}}`, `old\n${old}`);

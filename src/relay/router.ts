@@ -246,11 +246,7 @@ export class Router {
     }
     const item: QueuedItem = { id: message.id, payload: message.queued() };
     const outcome = await this.store.enqueue(recipient, item, this.limits);
-    if (outcome !== 'queued') {
-      this.metrics.messages.inc({ outcome: 'rejected' });
-      notify?.('rejected', REFUSALS[outcome]);
-      return;
-    }
+    if (outcome !== 'queued') return this.refused(outcome, notify);
     const corr = notify ? randomUUID() : undefined;
     const note: ChannelMessage = { k: 'm', id: message.id, f: toWire(message.frame) };
     if (corr) note.r = { i: this.instanceId, c: corr };
@@ -290,10 +286,13 @@ export class Router {
       try {
         const item = { id: carried.id, payload: carried.payload() };
         const outcome = await this.store.enqueue(carried.recipient, item, this.limits);
-        if (outcome === 'queued') touched.add(carried.recipient);
-        this.metrics.messages.inc({ outcome: outcome === 'queued' ? 'queued' : 'rejected' });
-        if (outcome === 'queued') carried.notify?.('queued');
-        else carried.notify?.('rejected', REFUSALS[outcome]);
+        if (outcome !== 'queued') {
+          this.refused(outcome, carried.notify);
+          continue;
+        }
+        touched.add(carried.recipient);
+        this.metrics.messages.inc({ outcome: 'queued' });
+        carried.notify?.('queued');
       } catch (err) {
         this.logger.error({ err }, 'could not requeue an undelivered message');
         carried.notify?.('rejected', 'storage_unavailable');
@@ -312,6 +311,13 @@ export class Router {
   async closeEverywhere(address: string, reason: CloseReason): Promise<void> {
     this.local.get(address)?.endpoint.closeWith(reason);
     await this.publish(address, { k: 'c', code: reason }).catch(() => 0);
+  }
+
+  private refused(outcome: Exclude<EnqueueResult, 'queued'>, notify?: Notify): void {
+    const reason = REFUSALS[outcome];
+    this.metrics.messages.inc({ outcome: 'rejected' });
+    this.metrics.queueRefused.inc({ reason });
+    notify?.('rejected', reason);
   }
 
   private pushTo(entry: LocalEntry, frame: LiveFrame, carried?: Carried): void {
