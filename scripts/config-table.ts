@@ -11,4 +11,7 @@ const text = readFileSync(README, 'utf8');
 const from = text.indexOf(START);
 const to = text.indexOf(END);
 if (from < 0 || to < from) throw new Error(`README.md lacks the ${START} … ${END} markers`);
-writeFileSync(README, `${text.slice(0, from + START.length)}\n\n${configTable()}\n\n${text.slice(to)}`);
+writeFileSync(
+  README,
+  `${text.slice(0, from + START.length)}\n\n${configTable()}\n\n${text.slice(to)}`,
+);

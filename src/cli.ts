@@ -56,7 +56,19 @@ async function serve(opts: Record<string, unknown>): Promise<void> {
     return undefined;
   });
   if (!relay) return;
+  let stopping = false;
+  // The store refused to run (logged by the relay): stop, and say so in the exit status.
+  relay.ready.catch(() => {
+    if (stopping) return;
+    stopping = true;
+    void relay.close().finally(() => {
+      logger.flush();
+      process.exit(1);
+    });
+  });
   const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
     logger.info({ signal }, 'signal received');
     relay.close().then(
       () => {

@@ -59,6 +59,8 @@ export interface Config {
   sessionTtlS: number;
   queueMax: number;
   queueMaxBytes: number;
+  queueTotalBytes: number;
+  redisQueueHighWater: number;
 
   jitterMs: [number, number];
   pacingMs: number;
@@ -283,7 +285,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'ENTROPY_REQUIRE_VOLATILE',
     kind: 'bool',
     default: false,
-    describe: 'Refuse to start when Redis has RDB or AOF persistence on',
+    describe: 'Refuse to run when Redis has RDB or AOF persistence on, or may evict keys',
   },
   {
     key: 'secretSalt',
@@ -487,7 +489,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'int',
     default: 30,
     min: 1,
-    describe: 'Offline queue TTL',
+    describe: 'Life of each offline message, from its own enqueue',
   },
   {
     key: 'sessionTtlS',
@@ -512,6 +514,23 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: 10 * MiB,
     min: 1 * KiB,
     describe: 'Offline bytes per recipient',
+  },
+  {
+    key: 'queueTotalBytes',
+    env: 'ENTROPY_QUEUE_TOTAL_BYTES',
+    kind: 'int',
+    default: 256 * MiB,
+    min: 1 * KiB,
+    describe: 'Offline bytes of all recipients together, memory store (Redis: maxmemory)',
+  },
+  {
+    key: 'redisQueueHighWater',
+    env: 'ENTROPY_REDIS_QUEUE_HIGH_WATER',
+    kind: 'int',
+    default: 90,
+    min: 10,
+    max: 100,
+    describe: 'Redis memory use (% of maxmemory) from which offline messages are refused',
   },
   // Traffic normalisation
   {

@@ -85,6 +85,12 @@ export class Metrics {
     registers: [this.registry],
     collect: (): void => this.socketBacklogPeakBytes.set(this.outboxBytes().peak),
   });
+  readonly queueRefused = new Counter({
+    name: 'entropy_queue_refused_total',
+    help: 'Messages the offline queue refused, by reason (invalid_recipient, mailbox_full, storage_full)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly queueDrained = new Counter({
     name: 'entropy_queue_drained_total',
     help: 'Offline queue items delivered on reconnect',

@@ -2,8 +2,12 @@
 // bucket keys. Fixed by ENTROPY_SECRET_SALT, or random and shared through the store, in which
 // case it is only known once the store has answered: until then `value` throws
 // StoreUnavailableError and callers answer 503 `storage_unavailable`.
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { StoreUnavailableError } from './errors.js';
+import type { Store } from './store/store.js';
+
+const RETRY_MS = 500;
 
 export class ServerSecret {
   #value: string | undefined;
@@ -24,6 +28,22 @@ export class ServerSecret {
 
   set(value: string): void {
     this.#value = value;
+  }
+
+  /** Learns the secret shared through a ready store (a random one if none is set yet), retrying
+   *  while the store does not answer; gives up (StoreUnavailableError) once `stopped()`. */
+  async learnFrom(store: Store, stopped: () => boolean): Promise<void> {
+    const candidate = randomBytes(32).toString('hex');
+    while (!stopped()) {
+      try {
+        this.set(await store.sharedSecret(candidate));
+        return;
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError)) throw err;
+        await sleep(RETRY_MS, undefined, { ref: false });
+      }
+    }
+    throw new StoreUnavailableError();
   }
 
   /** HMAC-SHA-256 under the secret, hex; `label` separates the uses of the one secret. */

@@ -1,6 +1,6 @@
 // Start-up and shutdown of one relay instance: store, TLS, one server for REST and WebSocket,
-// and the metrics listener.
-import { randomBytes } from 'node:crypto';
+// and the metrics listener. The relay listens at once; what needs the store answers 503 until
+// the store is ready.
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
@@ -39,6 +39,13 @@ export interface Relay {
   readonly metricsUrl: string | undefined;
   readonly tls: TlsMaterial | undefined;
   readonly ws: WebSocketLayer;
+  /**
+   * Resolves once everything can be served: the store answered and passed its start-up checks,
+   * the server secret is known, this instance's channel is subscribed. Rejects when the store
+   * refuses to run (a persistent or evicting Redis with ENTROPY_REQUIRE_VOLATILE): the relay
+   * then answers 503 to what needs the store, and its caller should close it and exit non-zero.
+   */
+  readonly ready: Promise<void>;
   /** Stops accepting, closes sessions, gives in-flight requests SHUTDOWN_GRACE_MS, destroys
    *  every connection left, closes the metrics listener and the store. Idempotent. */
   close(): Promise<void>;
@@ -73,9 +80,7 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
 
   const store = options.store ?? (await createStore(config, logger));
   await store.connect();
-  const secret = new ServerSecret(
-    config.secretSalt ?? (await store.sharedSecret(randomBytes(32).toString('hex'))),
-  );
+  const secret = new ServerSecret(config.secretSalt);
 
   const tls = config.tls ? await tlsMaterial(config) : undefined;
   const server = createListener(config.handshakeTimeoutMs, tls);
@@ -115,7 +120,20 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
 
   const app = buildHttpApp(ctx, server, [registerIdentityRoutes]);
   const ws = new WebSocketLayer(ctx, server);
-  await ws.start();
+  const ready = Promise.all([
+    store
+      .ready()
+      .then(() =>
+        secret.known ? undefined : secret.learnFrom(store, () => ctx.lifecycle.closing),
+      ),
+    ws.start(),
+  ]).then(() => undefined);
+  ready.then(
+    () => logger.info('Entropy relay ready'),
+    (err: unknown) => {
+      if (!ctx.lifecycle.closing) logger.fatal({ err }, 'the store refuses to run');
+    },
+  );
   const metricsAt = parseListenAddress(config.metricsAddr);
   let metricsListener: MetricsListener | undefined;
   try {
@@ -182,5 +200,5 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
   };
 
   const metricsUrl = metricsListener?.url;
-  return { ctx, app, server, store, port, url, metricsUrl, tls, ws, close };
+  return { ctx, app, server, store, port, url, metricsUrl, tls, ws, ready, close };
 }

@@ -18,6 +18,7 @@ import {
 } from './helpers/redis-server.js';
 import { quietRedisStore } from './helpers/backends.js';
 import { logCapture, startTestRelay, type TestRelay } from './helpers/relay.js';
+import { withBundle } from './helpers/ws.js';
 
 const LIMITS = {
   powLimit: 10_000,
@@ -28,6 +29,7 @@ const LIMITS = {
   limitAccountBurn: 100,
   limitWsAuth: 10_000,
   limitWsAuthIdentity: 10_000,
+  limitKeysUpload: 1000,
   jitterMs: [1, 10] as [number, number],
 };
 
@@ -73,6 +75,7 @@ describe('two instances on one Redis', () => {
         const [here, there] = i % 2 === 0 ? [a, b] : [b, a];
         const sender = open(here);
         const recipient = open(there);
+        await withBundle(there.relay, recipient.identity);
         const received: string[] = [];
         recipient.on('message', (m) => received.push(m.envelope));
         recipient.on('queued', (q) => received.push(String(q.payload.envelope)));
@@ -138,6 +141,7 @@ describe('two instances on one Redis', () => {
   it('removes a live cross-instance delivery from the queue, whatever its frame type', async () => {
     const sender = open(a);
     const recipient = open(b, generateIdentity(), true);
+    await withBundle(b.relay, recipient.identity);
     const binaries: Buffer[] = [];
     recipient.on('binary', (data) => binaries.push(data));
     await Promise.all([sender.connect(), recipient.connect()]);
@@ -154,6 +158,7 @@ describe('two instances on one Redis', () => {
   it('drains what was queued while its Redis subscriptions were down', async () => {
     const sender = open(a);
     const recipient = open(b, generateIdentity(), true);
+    await withBundle(b.relay, recipient.identity);
     const got: string[] = [];
     recipient.on('queued', (q) => got.push(String(q.payload.envelope)));
     recipient.on('message', (m) => got.push(m.envelope));

@@ -1,5 +1,5 @@
 // The Redis backend through outages: fails fast with StoreUnavailableError, reconnects and
-// resubscribes by itself, never crashes; and the start-up persistence check.
+// resubscribes by itself, never crashes; and the start-up checks (persistence, eviction).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
@@ -70,6 +70,7 @@ describe('RedisStore resilience', () => {
       try {
         await store.connect();
         await publisher.connect();
+        await Promise.all([store.ready(), publisher.ready()]);
         const secret = await store.sharedSecret('the-secret');
         const h = hash();
         const received: string[] = [];
@@ -80,7 +81,7 @@ describe('RedisStore resilience', () => {
         await waitUntil(() => received.length === 1, 'the first message arrives');
 
         await server.stop();
-        const limits = { maxCount: 10, maxBytes: 1000, ttlMs: 60_000 };
+        const limits = { maxCount: 10, maxBytes: 1000, ttlMs: 60_000, requireBundle: false };
         await assert.rejects(store.ping(), StoreUnavailableError);
         await assert.rejects(store.fetchBundle(h), StoreUnavailableError);
         await assert.rejects(
@@ -135,27 +136,33 @@ describe('RedisStore resilience', () => {
     },
   );
 
-  it('connect() waits for Redis to come up', { timeout: 30_000 }, async () => {
-    const server = await startRedisServer();
-    await server.stop();
-    const { logger, lines } = capturingLogger();
-    const store = new RedisStore({ url: server.url, requireVolatile: true, logger });
-    try {
-      let connected = false;
-      const connecting = store.connect().then(() => (connected = true));
-      await waitUntil(() => lines.some((l) => l.level === WARN), 'a failed attempt is logged');
-      assert.equal(connected, false);
-      await server.start();
-      await connecting;
-      await store.ping();
-      assert.equal(lines.filter((l) => l.msg === 'Redis connected').length, 1);
-    } finally {
-      await store.close();
+  it(
+    'connect() returns at once, ready() waits for Redis to come up',
+    { timeout: 30_000 },
+    async () => {
+      const server = await startRedisServer();
       await server.stop();
-    }
-  });
+      const { logger, lines } = capturingLogger();
+      const store = new RedisStore({ url: server.url, requireVolatile: true, logger });
+      try {
+        let connected = false;
+        await store.connect();
+        const connecting = store.ready().then(() => (connected = true));
+        await waitUntil(() => lines.some((l) => l.level === WARN), 'a failed attempt is logged');
+        assert.equal(connected, false);
+        await assert.rejects(store.ping(), StoreUnavailableError);
+        await server.start();
+        await connecting;
+        await store.ping();
+        assert.equal(lines.filter((l) => l.msg === 'Redis connected').length, 1);
+      } finally {
+        await store.close();
+        await server.stop();
+      }
+    },
+  );
 
-  it('close() ends a pending connect()', { timeout: 10_000 }, async () => {
+  it('close() ends a pending ready()', { timeout: 10_000 }, async () => {
     const server = await startRedisServer();
     await server.stop();
     const store = new RedisStore({
@@ -163,7 +170,8 @@ describe('RedisStore resilience', () => {
       requireVolatile: true,
       logger: pino({ level: 'silent' }),
     });
-    const connecting = store.connect();
+    await store.connect();
+    const connecting = store.ready();
     await store.close();
     await assert.rejects(connecting);
     await assert.rejects(store.ping(), StoreUnavailableError);
@@ -180,6 +188,7 @@ describe('RedisStore persistence check', () => {
         const { logger, lines } = capturingLogger();
         const lenient = new RedisStore({ url: server.url, requireVolatile: false, logger });
         await lenient.connect();
+        await lenient.ready();
         await lenient.close();
         const warning = lines.find((l) => l.level === WARN && /persistence/i.test(l.msg));
         assert.ok(warning, 'a persistence warning');
@@ -191,7 +200,8 @@ describe('RedisStore persistence check', () => {
           requireVolatile: true,
           logger: pino({ level: 'silent' }),
         });
-        await assert.rejects(strict.connect(), /persistence is on.*Refusing to start/s);
+        await strict.connect();
+        await assert.rejects(strict.ready(), /persistence is on.*Refusing to start/s);
         await assert.rejects(strict.ping(), StoreUnavailableError);
       } finally {
         await server.stop();
@@ -208,12 +218,68 @@ describe('RedisStore persistence check', () => {
       const store = new RedisStore({ url: server.url, requireVolatile: true, logger });
       try {
         await store.connect();
+        await store.ready();
         assert.ok(
           lines.some((l) => l.level === WARN && /Could not check Redis persistence/.test(l.msg)),
         );
       } finally {
         await store.close();
         await server.stop();
+      }
+    },
+  );
+});
+
+describe('RedisStore eviction check', () => {
+  it(
+    'warns without maxmemory, and about an evicting policy (refused with requireVolatile)',
+    { timeout: 30_000 },
+    async () => {
+      const unbounded = await startRedisServer();
+      const evicting = await startRedisServer([
+        '--maxmemory',
+        '64mb',
+        '--maxmemory-policy',
+        'allkeys-lru',
+      ]);
+      const bounded = await startRedisServer([
+        '--maxmemory',
+        '64mb',
+        '--maxmemory-policy',
+        'noeviction',
+      ]);
+      const stores: RedisStore[] = [];
+      const open = async (url: string, requireVolatile: boolean) => {
+        const { logger, lines } = capturingLogger();
+        const store = new RedisStore({ url, requireVolatile, logger });
+        stores.push(store);
+        await store.connect();
+        return { store, warnings: () => lines.filter((l) => l.level === WARN).map((l) => l.msg) };
+      };
+      try {
+        const a = await open(unbounded.url, true);
+        await a.store.ready();
+        assert.ok(a.warnings().some((m) => /no maxmemory: offline storage is unbounded/.test(m)));
+        assert.ok(!a.warnings().some((m) => /may evict/.test(m)));
+
+        const b = await open(evicting.url, false);
+        await b.store.ready();
+        assert.ok(b.warnings().some((m) => /may evict queued messages.*noeviction/.test(m)));
+        assert.ok(!b.warnings().some((m) => /unbounded/.test(m)));
+
+        const c = await open(evicting.url, true);
+        await assert.rejects(c.store.ready(), /may evict queued messages.*Refusing to start/s);
+        await assert.rejects(c.store.ping(), StoreUnavailableError);
+
+        const d = await open(bounded.url, true);
+        await d.store.ready();
+        assert.deepEqual(
+          d.warnings().filter((m) => /maxmemory|evict/.test(m)),
+          [],
+        );
+      } finally {
+        await Promise.all(stores.map((s) => s.close()));
+        await Promise.all([unbounded.stop(), evicting.stop(), bounded.stop()]);
       }
     },
   );

@@ -8,6 +8,7 @@ import type { Store } from '../src/store/store.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { storeBackends, quietRedisStore } from './helpers/backends.js';
 import { startTestRelay, type TestRelay } from './helpers/relay.js';
+import { withBundle } from './helpers/ws.js';
 
 const LIMITS = {
   powLimit: 10_000,
@@ -90,6 +91,7 @@ for (const backend of storeBackends()) {
     it('queues for an offline recipient and delivers in order on connect (acks)', async () => {
       const alice = session(generateIdentity());
       const carolId = generateIdentity();
+      await withBundle(t.relay, carolId);
       await alice.connect();
       for (let i = 0; i < 5; i++)
         assert.equal((await alice.send(carolId.identityHash, `offline ${i}`)).status, 'queued');
@@ -109,6 +111,7 @@ for (const backend of storeBackends()) {
     it('v1 clients (no acks): items leave the queue once written', async () => {
       const alice = session(generateIdentity());
       const daveId = generateIdentity();
+      await withBundle(t.relay, daveId);
       await alice.connect();
       await alice.send(daveId.identityHash, 'for v1');
       const dave = session(daveId, { acks: false });
@@ -122,6 +125,7 @@ for (const backend of storeBackends()) {
     it('redelivers unacked items after a dropped connection', async () => {
       const alice = session(generateIdentity());
       const erinId = generateIdentity();
+      await withBundle(t.relay, erinId);
       await alice.connect();
       for (let i = 0; i < 3; i++) await alice.send(erinId.identityHash, `keep ${i}`);
       const first = session(erinId, { acks: true, autoAck: false, reconnect: false });
@@ -179,6 +183,7 @@ describe('frames waiting in the outbox when a socket closes', () => {
         identity: generateIdentity(),
       });
       const bobId = generateIdentity();
+      await withBundle(t.relay, bobId);
       const bob = new RelaySession({
         url: t.relay.url,
         ca: t.relay.tls!.cert,
@@ -207,6 +212,7 @@ describe('frames waiting in the outbox when a socket closes', () => {
     const first = await slowRelay();
     const second = await slowRelay();
     const bobId = generateIdentity();
+    await withBundle(first.relay, bobId);
     const alice = new RelaySession({
       url: first.relay.url,
       ca: first.relay.tls!.cert,

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { pino } from 'pino';
 import { StoreUnavailableError } from '../src/errors.js';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
@@ -26,6 +26,10 @@ interface Backend {
   reset(): Promise<void>;
   /** Redis only: every key with its remaining TTL in ms (-1: none). */
   keys?(): Promise<Map<string, number>>;
+  /** Redis only: a plain client on the backend's data. */
+  client?: Redis | Cluster;
+  /** Memory only: moves the stores' clock forward (Redis: time has to pass). */
+  advanceClock?(ms: number): void;
   stop(): Promise<void>;
 }
 
@@ -43,10 +47,12 @@ async function waitUntil(condition: () => boolean | Promise<boolean>, what: stri
 
 function memoryBackend(): Backend {
   const opened: Store[] = [];
+  let offset = 0;
   return {
     shared: false,
+    advanceClock: (ms) => (offset += ms),
     async open() {
-      const store = new MemoryStore();
+      const store = new MemoryStore(() => Date.now() + offset);
       await store.connect();
       opened.push(store);
       return store;
@@ -69,12 +75,18 @@ function redisBackend(
     const [host, port] = node.split(':');
     return new Redis({ host, port: Number(port), lazyConnect: true });
   });
+  const client =
+    'cluster' in connection
+      ? new Cluster(inspectors.map((r) => ({ host: r.options.host, port: r.options.port })))
+      : new Redis(connection.url);
   return {
     shared: true,
+    client,
     async open() {
       const logger = pino({ level: 'silent' });
       const store = new RedisStore({ ...connection, requireVolatile: true, logger });
       await store.connect();
+      await store.ready();
       opened.push(store);
       return store;
     },
@@ -96,6 +108,7 @@ function redisBackend(
     async stop() {
       await Promise.all(opened.map((s) => s.close()));
       inspectors.forEach((r) => r.disconnect());
+      client.disconnect();
       await stopServers();
     },
   };
@@ -493,6 +506,7 @@ function conformance(
         maxCount,
         maxBytes,
         ttlMs,
+        requireBundle: false,
       });
 
       it('keeps items in order, refuses past maxCount, removes exactly the given ids', async () => {
@@ -503,13 +517,19 @@ function conformance(
           { id: 'm3', payload: 'héllo ✓' },
         ];
         for (const item of items)
-          assert.equal(await store.enqueue(h, item, limits(3, 10_000)), true);
-        assert.equal(await store.enqueue(h, { id: 'm4', payload: 'x' }, limits(3, 10_000)), false);
+          assert.equal(await store.enqueue(h, item, limits(3, 10_000)), 'queued');
+        assert.equal(
+          await store.enqueue(h, { id: 'm4', payload: 'x' }, limits(3, 10_000)),
+          'mailbox_full',
+        );
         assert.deepEqual(await store.queued(h), items);
 
         assert.equal(await store.removeQueued(h, ['m2', 'unknown']), 1);
         assert.deepEqual(await store.queued(h), [items[0], items[2]]);
-        assert.equal(await store.enqueue(h, { id: 'm4', payload: 'x' }, limits(3, 10_000)), true);
+        assert.equal(
+          await store.enqueue(h, { id: 'm4', payload: 'x' }, limits(3, 10_000)),
+          'queued',
+        );
         assert.deepEqual(
           (await store.queued(h)).map((i) => i.id),
           ['m1', 'm3', 'm4'],
@@ -524,31 +544,190 @@ function conformance(
 
       it('refuses past maxBytes (UTF-8 bytes) and keeps the queue unchanged', async () => {
         const h = hash();
-        assert.equal(await store.enqueue(h, { id: 'a', payload: 'abcdef' }, limits(100, 10)), true);
-        assert.equal(await store.enqueue(h, { id: 'b', payload: 'ghijk' }, limits(100, 10)), false);
+        assert.equal(
+          await store.enqueue(h, { id: 'a', payload: 'abcdef' }, limits(100, 10)),
+          'queued',
+        );
+        assert.equal(
+          await store.enqueue(h, { id: 'b', payload: 'ghijk' }, limits(100, 10)),
+          'mailbox_full',
+        );
         assert.deepEqual(await store.queued(h), [{ id: 'a', payload: 'abcdef' }]);
-        assert.equal(await store.enqueue(h, { id: 'c', payload: 'wxyz' }, limits(100, 10)), true);
-        assert.equal(await store.enqueue(h, { id: 'd', payload: 'z' }, limits(100, 10)), false);
+        assert.equal(
+          await store.enqueue(h, { id: 'c', payload: 'wxyz' }, limits(100, 10)),
+          'queued',
+        );
+        assert.equal(
+          await store.enqueue(h, { id: 'd', payload: 'z' }, limits(100, 10)),
+          'mailbox_full',
+        );
         assert.equal(await store.removeQueued(h, ['a']), 1);
-        assert.equal(await store.enqueue(h, { id: 'e', payload: 'ghijk' }, limits(100, 10)), true);
+        assert.equal(
+          await store.enqueue(h, { id: 'e', payload: 'ghijk' }, limits(100, 10)),
+          'queued',
+        );
         assert.deepEqual(
           (await store.queued(h)).map((i) => i.id),
           ['c', 'e'],
         );
 
         const u = hash();
-        assert.equal(await store.enqueue(u, { id: 'x', payload: 'éé' }, limits(100, 3)), false);
-        assert.equal(await store.enqueue(u, { id: 'y', payload: 'é' }, limits(100, 3)), true);
-        assert.equal(await store.enqueue(u, { id: 'z', payload: 'a' }, limits(100, 3)), true);
-        assert.equal(await store.enqueue(u, { id: 'w', payload: 'a' }, limits(100, 3)), false);
+        assert.equal(
+          await store.enqueue(u, { id: 'x', payload: 'éé' }, limits(100, 3)),
+          'mailbox_full',
+        );
+        assert.equal(await store.enqueue(u, { id: 'y', payload: 'é' }, limits(100, 3)), 'queued');
+        assert.equal(await store.enqueue(u, { id: 'z', payload: 'a' }, limits(100, 3)), 'queued');
+        assert.equal(
+          await store.enqueue(u, { id: 'w', payload: 'a' }, limits(100, 3)),
+          'mailbox_full',
+        );
       });
 
       it('forgets the queue and its counters after the TTL', async () => {
         const h = hash();
-        assert.equal(await store.enqueue(h, { id: 'a', payload: 'abc' }, limits(1, 3, 300)), true);
+        assert.equal(
+          await store.enqueue(h, { id: 'a', payload: 'abc' }, limits(1, 3, 300)),
+          'queued',
+        );
         await sleep(700);
         assert.deepEqual(await store.queued(h), []);
-        assert.equal(await store.enqueue(h, { id: 'b', payload: 'def' }, limits(1, 3, 300)), true);
+        assert.equal(
+          await store.enqueue(h, { id: 'b', payload: 'def' }, limits(1, 3, 300)),
+          'queued',
+        );
+      });
+
+      /** Lets an item with a TTL of `ms` expire: moves the memory store's clock, or waits for
+       *  Redis time to pass, until `expired()` says so. */
+      const expire = async (ms: number, expired: () => Promise<boolean>): Promise<void> => {
+        backend.advanceClock?.(ms + 1);
+        await waitUntil(expired, 'the item expires');
+      };
+      const ids = async (h: string) => (await store.queued(h)).map((i) => i.id);
+
+      it('refuses no_recipient, storing nothing, when a bundle is required and none is stored', async () => {
+        const h = hash();
+        const needsBundle = { ...limits(10, 1000), requireBundle: true };
+        const item = { id: 'a', payload: 'x' };
+        assert.equal(await store.enqueue(h, item, needsBundle), 'no_recipient');
+        assert.deepEqual(await store.queued(h), []);
+        if (backend.keys) {
+          assert.deepEqual(
+            [...(await backend.keys()).keys()].filter((k) => k.includes(h)),
+            [],
+          );
+        }
+        await store.putBundle(h, 'bundle', [], MINUTE);
+        assert.equal(await store.enqueue(h, item, needsBundle), 'queued');
+        await store.burnIdentity(h);
+        assert.equal(await store.enqueue(h, item, needsBundle), 'no_recipient');
+        assert.deepEqual(await store.queued(h), []);
+      });
+
+      it('expires each item after its own TTL: an old item goes, a newer one stays', async () => {
+        const h = hash();
+        assert.equal(
+          await store.enqueue(h, { id: 'old', payload: 'o' }, limits(10, 100, 300)),
+          'queued',
+        );
+        assert.equal(
+          await store.enqueue(h, { id: 'new', payload: 'n' }, limits(10, 100)),
+          'queued',
+        );
+        await expire(300, async () => (await ids(h)).length < 2);
+        assert.deepEqual(await store.queued(h), [{ id: 'new', payload: 'n' }]);
+      });
+
+      it('an expired item frees its count and bytes for new items', async () => {
+        const h = hash();
+        assert.equal(
+          await store.enqueue(h, { id: 'a', payload: 'aaaa' }, limits(2, 8, 300)),
+          'queued',
+        );
+        assert.equal(await store.enqueue(h, { id: 'b', payload: 'bbbb' }, limits(2, 8)), 'queued');
+        assert.equal(
+          await store.enqueue(h, { id: 'c', payload: 'c' }, limits(3, 8)),
+          'mailbox_full',
+        );
+        assert.equal(
+          await store.enqueue(h, { id: 'c', payload: 'c' }, limits(2, 100)),
+          'mailbox_full',
+        );
+        await expire(300, async () => !(await ids(h)).includes('a'));
+        assert.equal(await store.enqueue(h, { id: 'c', payload: 'cccc' }, limits(2, 8)), 'queued');
+        assert.deepEqual(await ids(h), ['b', 'c']);
+        assert.equal(
+          await store.enqueue(h, { id: 'd', payload: 'd' }, limits(3, 8)),
+          'mailbox_full',
+        );
+        assert.equal(await store.removeQueued(h, ['a']), 0);
+      });
+
+      it('never returns an expired item inside the queue; removeQueued drops it', async () => {
+        const h = hash();
+        assert.equal(await store.enqueue(h, { id: 'x', payload: 'xx' }, limits(3, 6)), 'queued');
+        assert.equal(
+          await store.enqueue(h, { id: 'y', payload: 'yy' }, limits(3, 6, 300)),
+          'queued',
+        );
+        assert.equal(await store.enqueue(h, { id: 'z', payload: 'zz' }, limits(3, 6)), 'queued');
+        await expire(300, async () => !(await ids(h)).includes('y'));
+        assert.deepEqual(await ids(h), ['x', 'z']);
+        assert.equal(await store.removeQueued(h, ['x', 'y']), 1);
+        assert.deepEqual(await ids(h), ['z']);
+        // y no longer counts: two more fit (count 3, bytes 6).
+        assert.equal(await store.enqueue(h, { id: 'v', payload: 'vv' }, limits(3, 6)), 'queued');
+        assert.equal(await store.enqueue(h, { id: 'w', payload: 'ww' }, limits(3, 6)), 'queued');
+        assert.deepEqual(await ids(h), ['z', 'v', 'w']);
+      });
+
+      // Redis only: the memory store has no keys, and no older relays wrote to it.
+      if (!options.inspectsKeys) return;
+
+      it('the queue keys expire with the newest item', async () => {
+        const client = backend.client!;
+        const h = hash();
+        await store.enqueue(h, { id: 'a', payload: 'a' }, limits(10, 100, 2 * MINUTE));
+        await store.enqueue(h, { id: 'b', payload: 'b' }, limits(10, 100, 3 * MINUTE));
+        for (const key of [`offline:{${h}}`, `offsize:{${h}}`]) {
+          const ttl = await client.pttl(key);
+          assert.ok(ttl > 2 * MINUTE && ttl <= 3 * MINUTE, `${key}: ${ttl}`);
+        }
+        await store.removeQueued(h, ['b']);
+        for (const key of [`offline:{${h}}`, `offsize:{${h}}`]) {
+          const ttl = await client.pttl(key);
+          assert.ok(ttl > MINUTE && ttl <= 2 * MINUTE, `${key}: ${ttl}`);
+        }
+      });
+
+      it('reads items written by older relays ("<id>\\n<payload>")', async () => {
+        const client = backend.client!;
+        const h = hash();
+        const old = '{"type":"msg","n":1}';
+        await client.rpush(`offline:{${h}}`, `old\n${old}`);
+        await client.pexpire(`offline:{${h}}`, MINUTE);
+        await client.set(`offsize:{${h}}`, Buffer.byteLength(old), 'PX', MINUTE);
+        assert.deepEqual(await store.queued(h), [{ id: 'old', payload: old }]);
+        assert.equal(
+          await store.enqueue(h, { id: 'new', payload: '{"n":2}' }, limits(2, 100)),
+          'queued',
+        );
+        assert.deepEqual(await store.queued(h), [
+          { id: 'old', payload: old },
+          { id: 'new', payload: '{"n":2}' },
+        ]);
+        assert.equal(
+          await store.enqueue(h, { id: 'x', payload: '{}' }, limits(2, 100)),
+          'mailbox_full',
+        );
+        assert.equal(
+          await store.enqueue(h, { id: 'x', payload: '{}' }, limits(3, 27)),
+          'mailbox_full',
+        );
+        assert.equal(await store.removeQueued(h, ['old']), 1);
+        assert.deepEqual(await ids(h), ['new']);
+        assert.equal(await store.enqueue(h, { id: 'x', payload: '{}' }, limits(2, 9)), 'queued');
       });
     });
 
@@ -568,7 +747,7 @@ function conformance(
         await s.enqueue(
           h,
           { id: 'm1', payload: 'hello' },
-          { maxCount: 10, maxBytes: 1000, ttlMs: MINUTE },
+          { maxCount: 10, maxBytes: 1000, ttlMs: MINUTE, requireBundle: true },
         );
         for (const bucket of IDENTITY_BUCKETS) {
           await s.takeTokens(identityBucketKey(h, bucket), spec);
@@ -668,7 +847,7 @@ function conformance(
         await store.addSessionToken(h, 't1', MINUTE, 5);
         await store.addSessionToken(h, 't2', MINUTE, 5);
         await store.addSessionToken(h, 't3', 1000, 2);
-        const limits = { maxCount: 10, maxBytes: 1000, ttlMs: MINUTE };
+        const limits = { maxCount: 10, maxBytes: 1000, ttlMs: MINUTE, requireBundle: false };
         for (const id of ['a', 'b', 'c']) await store.enqueue(h, { id, payload: id }, limits);
         await store.removeQueued(h, ['b']);
         await store.putBundle(other, 'b', [], MINUTE);

@@ -6,7 +6,7 @@ import { generateIdentity, signMessage } from '../src/client/identity.js';
 import { solvePow } from '../src/client/pow-solver.js';
 import { RelayClient } from '../src/client/rest-client.js';
 import { PADDED_SIZE } from '../src/normalize/padding.js';
-import { authedPeer, powAuthPayload, RawPeer } from './helpers/ws.js';
+import { authedPeer, powAuthPayload, RawPeer, withBundle } from './helpers/ws.js';
 import { startTestRelay, type TestRelay } from './helpers/relay.js';
 
 const FAST = {
@@ -226,6 +226,7 @@ describe('WebSocket: relaying and bad input', () => {
     const alice = generateIdentity();
     const bob = generateIdentity();
     const carol = generateIdentity();
+    await withBundle(t.relay, carol);
     const a = await authedPeer(t.relay, alice);
     const b = await authedPeer(t.relay, bob);
 
@@ -361,6 +362,7 @@ describe('WebSocket: relaying and bad input', () => {
   it('tells the sender mailbox_full and drops nothing already queued', async () => {
     const alice = generateIdentity();
     const dave = generateIdentity();
+    await withBundle(t.relay, dave);
     const a = await authedPeer(t.relay, alice);
     for (let i = 0; i < 4; i++)
       a.peer.send({ type: 'relay', to: dave.identityHash, envelope: `m${i}`, id: `q${i}` });
@@ -410,7 +412,7 @@ describe('WebSocket: rate limits', () => {
     const t = await startTestRelay({ ...FAST, limitMsgSend: 3, jailSeconds: 60 });
     try {
       const a = await authedPeer(t.relay, generateIdentity());
-      const to = generateIdentity().identityHash;
+      const to = await withBundle(t.relay, generateIdentity());
       for (let i = 0; i < 4; i++) a.peer.send({ type: 'relay', to, envelope: 'e', id: `r${i}` });
       const error = await a.peer.nextOfType('error');
       assert.equal(error.code, 'rate_limited');
@@ -425,7 +427,7 @@ describe('WebSocket: rate limits', () => {
   it('never jails a recipient: the excess is refused to the sender', async () => {
     const t = await startTestRelay({ ...FAST, limitMsgReceive: 2, queueMax: 100 });
     try {
-      const to = generateIdentity().identityHash;
+      const to = await withBundle(t.relay, generateIdentity());
       const a = await authedPeer(t.relay, generateIdentity());
       for (let i = 0; i < 12; i++) a.peer.send({ type: 'relay', to, envelope: 'e', id: `r${i}` });
       const statuses = [];

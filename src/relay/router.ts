@@ -5,10 +5,12 @@
 // (re)connects drains its queue. Sessions are replaced and closed across instances through the
 // same channel.
 import { randomBytes, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { QueuedItem, QueueLimits, Store } from '../store/store.js';
+import { StoreUnavailableError } from '../errors.js';
+import type { EnqueueResult, QueuedItem, QueueLimits, Store } from '../store/store.js';
 
 export type DeliveryStatus = 'delivered' | 'queued' | 'rejected';
 export type Notify = (status: DeliveryStatus, reason?: string) => void;
@@ -79,6 +81,14 @@ type ChannelMessage =
   | { k: 's'; c: string; s: DeliveryStatus; why?: string };
 
 const STATUS_TIMEOUT_MS = 10_000;
+const SUBSCRIBE_RETRY_MS = 500;
+
+/** The sender's `rejected` reason for each refusal of the offline queue. */
+const REFUSALS: Record<Exclude<EnqueueResult, 'queued'>, string> = {
+  no_recipient: 'invalid_recipient',
+  mailbox_full: 'mailbox_full',
+  storage_full: 'storage_full',
+};
 
 const toWire = (frame: LiveFrame): WireFrame =>
   frame.kind === 'json' ? { t: 'j', v: frame.value } : { t: 'b', d: frame.data.toString('base64') };
@@ -98,6 +108,8 @@ export class Router {
   private readonly pending = new Map<string, { notify: Notify; timer: NodeJS.Timeout }>();
   private readonly subscriptions = new Map<string, Promise<void>>();
   private readonly limits: QueueLimits;
+  private readonly requeueLimits: QueueLimits;
+  private stopped = false;
 
   constructor(
     private readonly store: Store,
@@ -109,15 +121,31 @@ export class Router {
       maxCount: config.queueMax,
       maxBytes: config.queueMaxBytes,
       ttlMs: config.messageTtlDays * 86_400_000,
+      // Compat mode queues for legacy names and aliases too (which never have a bundle).
+      requireBundle: config.compat !== 'v1',
     };
+    // A message accepted for a live session and not written is queued even without a bundle:
+    // it was addressed to a proven key holder (live delivery needs no bundle).
+    this.requeueLimits = { ...this.limits, requireBundle: false };
   }
 
+  /** Subscribes this instance's channel once the store is ready (the store resubscribes it
+   *  after outages); resolves then. */
   async start(): Promise<void> {
-    await this.store.subscribe(this.instanceId, (raw) => this.onInstanceMessage(raw));
     // Messages queued while our subscriptions were down were announced to nobody: drain.
     this.store.onResubscribed?.(() => {
       for (const address of this.local.keys()) void this.drain(address);
     });
+    await this.store.ready();
+    while (!this.stopped) {
+      try {
+        await this.store.subscribe(this.instanceId, (raw) => this.onInstanceMessage(raw));
+        return;
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError)) throw err;
+        await sleep(SUBSCRIBE_RETRY_MS, undefined, { ref: false });
+      }
+    }
   }
 
   /** Answers every sender still waiting for another instance: their messages are queued. */
@@ -130,6 +158,7 @@ export class Router {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     this.settlePending();
     await this.store.unsubscribe(this.instanceId).catch(() => undefined);
   }
@@ -244,11 +273,8 @@ export class Router {
       notify?.('rejected', 'rate_limited');
       return;
     }
-    if (!(await this.store.enqueue(recipient, item, this.limits))) {
-      this.metrics.messages.inc({ outcome: 'rejected' });
-      notify?.('rejected', 'mailbox_full');
-      return;
-    }
+    const outcome = await this.store.enqueue(recipient, item, this.limits);
+    if (outcome !== 'queued') return this.refused(outcome, notify);
     const corr = notify ? randomUUID() : undefined;
     const note: ChannelMessage = { k: 'm', id: message.id, f: toWire(message.frame) };
     if (corr) note.r = { i: this.instanceId, c: corr };
@@ -296,10 +322,14 @@ export class Router {
     }
     try {
       const item = { id: carried.id, payload: carried.payload() };
-      const stored = await this.store.enqueue(carried.recipient, item, this.limits);
-      this.metrics.messages.inc({ outcome: stored ? 'queued' : 'rejected' });
-      carried.notify?.(stored ? 'queued' : 'rejected', stored ? undefined : 'mailbox_full');
-      return stored;
+      const outcome = await this.store.enqueue(carried.recipient, item, this.requeueLimits);
+      if (outcome !== 'queued') {
+        this.refused(outcome, carried.notify);
+        return false;
+      }
+      this.metrics.messages.inc({ outcome: 'queued' });
+      carried.notify?.('queued');
+      return true;
     } catch (err) {
       this.logger.error({ err }, 'could not requeue an undelivered message');
       carried.notify?.('rejected', 'storage_unavailable');
@@ -330,6 +360,13 @@ export class Router {
   async closeEverywhere(address: string, reason: CloseReason): Promise<void> {
     this.local.get(address)?.endpoint.closeWith(reason);
     await this.publish(address, { k: 'c', code: reason }).catch(() => 0);
+  }
+
+  private refused(outcome: Exclude<EnqueueResult, 'queued'>, notify?: Notify): void {
+    const reason = REFUSALS[outcome];
+    this.metrics.messages.inc({ outcome: 'rejected' });
+    this.metrics.queueRefused.inc({ reason });
+    notify?.('rejected', reason);
   }
 
   private pushTo(entry: LocalEntry, frame: LiveFrame, carried?: Carried): void {

@@ -12,8 +12,9 @@ export async function createStore(config: Config, logger: Logger): Promise<Store
       url: config.redisUrl,
       cluster: config.redisCluster.length > 0 ? config.redisCluster : undefined,
       requireVolatile: config.requireVolatile,
+      queueHighWater: config.redisQueueHighWater,
       logger,
     });
   }
-  return new MemoryStore();
+  return new MemoryStore(Date.now, config.queueTotalBytes);
 }

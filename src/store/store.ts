@@ -49,16 +49,30 @@ export interface QueuedItem {
 export interface QueueLimits {
   maxCount: number;
   maxBytes: number;
+  /** Each item expires this long after its own enqueue. */
   ttlMs: number;
+  /** Refuse (`no_recipient`) unless the recipient has a live key bundle. */
+  requireBundle: boolean;
 }
+
+/**
+ * `no_recipient`: a bundle is required and the recipient has none. `mailbox_full`: the
+ * recipient's count or byte cap (nothing queued is ever dropped to make room). `storage_full`:
+ * the global budget of offline storage is reached. Nothing is stored unless `queued`.
+ */
+export type EnqueueResult = 'queued' | 'mailbox_full' | 'no_recipient' | 'storage_full';
 
 export type ChannelHandler = (message: string) => void;
 
 export interface Store {
   readonly kind: StoreKind;
 
-  /** Connects (Redis: waits for the first connection, checks persistence). */
+  /** Starts connecting and returns at once; see ready(). */
   connect(): Promise<void>;
+  /** Resolves once the store can be used (Redis: first connection up and its start-up checks
+   *  passed; operations throw StoreUnavailableError until then). Rejects when the store refuses
+   *  to run (e.g. a persistent Redis while a volatile one is required) or is closed first. */
+  ready(): Promise<void>;
   /** Releases every resource; further calls fail. */
   close(): Promise<void>;
   /** Resolves when the store answers, throws StoreUnavailableError otherwise. */
@@ -114,11 +128,13 @@ export interface Store {
   /** Whether the token is live; constant time in the number of tokens (no scan). */
   hasSessionToken(identityHash: string, tokenHash: string): Promise<boolean>;
 
-  /** Appends to the offline queue. False (nothing stored) when the queue is full. */
-  enqueue(identityHash: string, item: QueuedItem, limits: QueueLimits): Promise<boolean>;
-  /** The queue in order, oldest first. */
+  /** Appends to the offline queue, unless refused (see EnqueueResult). Expired items count
+   *  against no cap. */
+  enqueue(identityHash: string, item: QueuedItem, limits: QueueLimits): Promise<EnqueueResult>;
+  /** The items not expired yet, in order, oldest first. */
   queued(identityHash: string): Promise<QueuedItem[]>;
-  /** Removes the items with these ids; returns how many were removed. */
+  /** Removes the items with these ids, and expired ones; returns how many live items were
+   *  removed by id. */
   removeQueued(identityHash: string, ids: string[]): Promise<number>;
 
   /** Deletes every trace of the identity: bundle, prekeys, offline queue, session tokens,

@@ -54,11 +54,25 @@ async function pingable(port: number): Promise<boolean> {
   }
 }
 
+type ExtraArgs = string[] | ((port: number, dir: string) => string[]);
+
 /** Starts a volatile redis-server on a free port; `extraArgs` are appended (they win). */
-export async function startRedisServer(
-  extraArgs: string[] | ((port: number, dir: string) => string[]) = [],
-): Promise<TestRedisServer> {
-  let port = 0;
+export async function startRedisServer(extraArgs: ExtraArgs = []): Promise<TestRedisServer> {
+  // Another process may grab the free port before redis-server binds it: try a few ports.
+  for (let attempt = 1; ; attempt++) {
+    const server = await unstartedRedisServer(extraArgs);
+    try {
+      await server.start();
+      return server;
+    } catch (err) {
+      if (attempt === 3) throw err;
+    }
+  }
+}
+
+/** A redis-server on a port free now, not started yet: nothing listens there until start(). */
+export async function unstartedRedisServer(extraArgs: ExtraArgs = []): Promise<TestRedisServer> {
+  const port = await freePort();
   let dir = '';
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
@@ -67,6 +81,7 @@ export async function startRedisServer(
   };
 
   async function start(): Promise<void> {
+    if (child) return;
     dir = mkdtempSync(join(tmpdir(), 'entropy-redis-'));
     const extra = typeof extraArgs === 'function' ? extraArgs(port, dir) : extraArgs;
     const args = [
@@ -95,6 +110,9 @@ export async function startRedisServer(
       if (dead || Date.now() > deadline) {
         proc.kill('SIGKILL');
         await exited;
+        child = undefined;
+        process.removeListener('exit', killOnExit);
+        rmSync(dir, { recursive: true, force: true });
         throw new Error(`redis-server on port ${port} did not start:\n${output}`);
       }
       await sleep(25);
@@ -113,17 +131,6 @@ export async function startRedisServer(
     rmSync(dir, { recursive: true, force: true });
   }
 
-  // Another process may grab the free port before redis-server binds it: try a few ports.
-  for (let attempt = 1; ; attempt++) {
-    port = await freePort();
-    try {
-      await start();
-      break;
-    } catch (err) {
-      rmSync(dir, { recursive: true, force: true });
-      if (attempt === 3) throw err;
-    }
-  }
   return { port, url: `redis://127.0.0.1:${port}`, stop, start };
 }
 

@@ -54,14 +54,21 @@ export function logCapture(): { logs: string[]; stream: Writable } {
   return { logs, stream };
 }
 
+/** `waitReady: false` returns as soon as the relay listens, before its store is ready. */
 export async function startTestRelay(
   overrides: Partial<Config> = {},
-  options: { store?: Store } = {},
+  options: { store?: Store; waitReady?: boolean } = {},
 ): Promise<TestRelay> {
   const config = testConfig(overrides);
   const { logs, stream } = logCapture();
   const logger = createLogger(config.logLevel, stream);
   const relay = await startRelay(config, { logger, store: options.store });
+  if (options.waitReady !== false) {
+    await relay.ready.catch(async (err: unknown) => {
+      await relay.close();
+      throw err;
+    });
+  }
   return {
     relay,
     logs,

@@ -33,6 +33,8 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: RelayContext): void
       timer = setTimeout(() => reject(new StoreUnavailableError()), READY_TIMEOUT_MS);
     });
     try {
+      // Until the secret is learnt from the store, PoW and sessions cannot be served either.
+      if (!ctx.secret.known) throw new StoreUnavailableError();
       await Promise.race([ctx.store.ping(), timeout]);
     } catch {
       throw new StoreUnavailableError();

@@ -5,6 +5,7 @@ import { StoreUnavailableError } from '../../errors.js';
 import type {
   BucketSpec,
   ChannelHandler,
+  EnqueueResult,
   NicknameRecord,
   QueueLimits,
   QueuedItem,
@@ -22,8 +23,15 @@ interface BundleRecord {
   firstSeen: number;
 }
 
+interface QueueEntry extends QueuedItem {
+  /** Payload bytes (UTF-8). */
+  size: number;
+  expiresAt: number;
+}
+
 interface QueueRecord {
-  items: QueuedItem[];
+  /** In enqueue order; the map entry expires with the newest. */
+  items: QueueEntry[];
   bytes: number;
 }
 
@@ -41,18 +49,24 @@ export class MemoryStore implements Store {
   private readonly nicknameOf: TtlMap<string>;
   private readonly sessions: TtlMap<Map<string, number>>;
   private readonly queues: TtlMap<QueueRecord>;
-  private readonly maps: TtlMap<unknown>[];
+  private readonly maps: Array<{ sweep(budget: number): void }>;
   private readonly channels = new Map<string, ChannelHandler>();
   private sweeper: NodeJS.Timeout | undefined;
+  /** Payload bytes of every offline queue, expired items not reclaimed yet included. */
+  private queuedBytes = 0;
 
-  constructor(private readonly now: () => number = Date.now) {
+  /** `queueTotalBytes`: the budget of all offline queues together (`storage_full` beyond). */
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly queueTotalBytes = Number.POSITIVE_INFINITY,
+  ) {
     this.spentSeeds = new TtlMap(now);
     this.buckets = new TtlMap(now);
     this.bundles = new TtlMap(now);
     this.nicknames = new TtlMap(now);
     this.nicknameOf = new TtlMap(now);
     this.sessions = new TtlMap(now);
-    this.queues = new TtlMap(now);
+    this.queues = new TtlMap(now, (_, queue) => (this.queuedBytes -= queue.bytes));
     this.maps = [
       this.spentSeeds,
       this.buckets,
@@ -60,15 +74,24 @@ export class MemoryStore implements Store {
       this.nicknames,
       this.nicknameOf,
       this.sessions,
-      this.queues,
     ];
   }
 
   async connect(): Promise<void> {
     this.sweeper = setInterval(() => {
       for (const map of this.maps) map.sweep(SWEEP_BUDGET);
+      this.queues.sweep(SWEEP_BUDGET, (queue) => this.dropExpired(queue));
     }, SWEEP_INTERVAL_MS);
     this.sweeper.unref();
+  }
+
+  async ready(): Promise<void> {
+    this.check();
+  }
+
+  /** Payload bytes held by all offline queues (bounded by `queueTotalBytes`). */
+  get offlineBytes(): number {
+    return this.queuedBytes;
   }
 
   async close(): Promise<void> {
@@ -205,39 +228,76 @@ export class MemoryStore implements Store {
     return expiresAt !== undefined && expiresAt > this.now();
   }
 
-  async enqueue(identityHash: string, item: QueuedItem, limits: QueueLimits): Promise<boolean> {
+  async enqueue(
+    identityHash: string,
+    item: QueuedItem,
+    limits: QueueLimits,
+  ): Promise<EnqueueResult> {
     this.check();
+    if (limits.requireBundle && !this.bundles.get(identityHash)) return 'no_recipient';
     const queue = this.queues.get(identityHash) ?? { items: [], bytes: 0 };
+    this.dropExpired(queue);
     const size = Buffer.byteLength(item.payload);
     if (queue.items.length + 1 > limits.maxCount || queue.bytes + size > limits.maxBytes)
-      return false;
-    queue.items.push({ id: item.id, payload: item.payload });
+      return 'mailbox_full';
+    if (this.queuedBytes + size > this.queueTotalBytes) return 'storage_full';
+    const expiresAt = this.now() + limits.ttlMs;
+    queue.items.push({ id: item.id, payload: item.payload, size, expiresAt });
     queue.bytes += size;
-    this.queues.set(identityHash, queue, limits.ttlMs);
-    return true;
+    this.queuedBytes += size;
+    this.queues.set(identityHash, queue, Math.max(this.queues.ttl(identityHash), limits.ttlMs));
+    return 'queued';
   }
 
   async queued(identityHash: string): Promise<QueuedItem[]> {
     this.check();
-    return (this.queues.get(identityHash)?.items ?? []).map((i) => ({ ...i }));
+    const now = this.now();
+    return (this.queues.get(identityHash)?.items ?? [])
+      .filter((i) => i.expiresAt > now)
+      .map((i) => ({ id: i.id, payload: i.payload }));
   }
 
   async removeQueued(identityHash: string, ids: string[]): Promise<number> {
     this.check();
     const queue = this.queues.get(identityHash);
     if (!queue) return 0;
+    const now = this.now();
     const remove = new Set(ids);
-    const kept = queue.items.filter((i) => !remove.has(i.id));
-    const removed = queue.items.length - kept.length;
-    queue.items = kept;
-    queue.bytes = kept.reduce((sum, i) => sum + Buffer.byteLength(i.payload), 0);
+    let removed = 0;
+    const kept = queue.items.filter((i) => {
+      if (i.expiresAt <= now) return false;
+      if (remove.has(i.id)) removed += 1;
+      return !remove.has(i.id);
+    });
+    this.replaceItems(queue, kept);
     if (kept.length === 0) this.queues.delete(identityHash);
+    else {
+      const newest = Math.max(...kept.map((i) => i.expiresAt));
+      this.queues.set(identityHash, queue, newest - now);
+    }
     return removed;
+  }
+
+  /** Reclaims the expired items at the head of a queue (items are appended in time order). */
+  private dropExpired(queue: QueueRecord): void {
+    const now = this.now();
+    let expired = 0;
+    while (expired < queue.items.length && queue.items[expired]!.expiresAt <= now) expired += 1;
+    if (expired > 0) this.replaceItems(queue, queue.items.slice(expired));
+  }
+
+  private replaceItems(queue: QueueRecord, items: QueueEntry[]): void {
+    const bytes = items.reduce((sum, i) => sum + i.size, 0);
+    this.queuedBytes += bytes - queue.bytes;
+    queue.items = items;
+    queue.bytes = bytes;
   }
 
   async burnIdentity(identityHash: string): Promise<void> {
     this.check();
     this.bundles.delete(identityHash);
+    const queue = this.queues.get(identityHash);
+    if (queue) this.replaceItems(queue, []);
     this.queues.delete(identityHash);
     this.sessions.delete(identityHash);
     for (const name of IDENTITY_BUCKETS) this.buckets.delete(identityBucketKey(identityHash, name));

@@ -1,5 +1,6 @@
-// A Map whose entries expire. Expired entries are invisible at once and reclaimed by one shared,
-// incremental sweep (never a timer per key).
+// A Map whose entries expire. Expired entries are invisible at once and reclaimed lazily or by
+// one shared, incremental sweep (never a timer per key); `onExpire` hears of each one reclaimed
+// (not of values replaced by set() or removed by delete()).
 
 interface Entry<V> {
   value: V;
@@ -10,7 +11,10 @@ export class TtlMap<V> {
   private readonly entries = new Map<string, Entry<V>>();
   private cursor: Iterator<[string, Entry<V>]> | undefined;
 
-  constructor(private readonly now: () => number) {}
+  constructor(
+    private readonly now: () => number,
+    private readonly onExpire?: (key: string, value: V) => void,
+  ) {}
 
   get size(): number {
     return this.entries.size;
@@ -20,10 +24,15 @@ export class TtlMap<V> {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
     if (entry.expiresAt <= this.now()) {
-      this.entries.delete(key);
+      this.reclaim(key, entry);
       return undefined;
     }
     return entry.value;
+  }
+
+  private reclaim(key: string, entry: Entry<V>): void {
+    this.entries.delete(key);
+    this.onExpire?.(key, entry.value);
   }
 
   /** Remaining life in ms, or 0 when absent. */
@@ -55,8 +64,9 @@ export class TtlMap<V> {
     for (const [key, entry] of this.entries) if (entry.expiresAt > now) yield key;
   }
 
-  /** Reclaims up to `budget` expired entries, resuming where the last sweep stopped. */
-  sweep(budget: number): void {
+  /** Visits up to `budget` entries, resuming where the last sweep stopped: reclaims the expired
+   *  ones and hands the others to `visit`. */
+  sweep(budget: number, visit?: (value: V) => void): void {
     const now = this.now();
     for (let i = 0; i < budget; i++) {
       this.cursor ??= this.entries.entries();
@@ -66,7 +76,8 @@ export class TtlMap<V> {
         return;
       }
       const [key, entry] = next.value;
-      if (entry.expiresAt <= now) this.entries.delete(key);
+      if (entry.expiresAt <= now) this.reclaim(key, entry);
+      else visit?.(entry.value);
     }
   }
 }

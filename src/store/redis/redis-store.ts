@@ -2,13 +2,16 @@
 // state. Same semantics as the memory backend; the conformance suite holds both to them.
 // Every operation on an identity is one script on its {H} slot; nicknames and the random pool
 // live in other slots and are updated in a second, idempotent step (one code path for a single
-// Redis and a Cluster).
+// Redis and a Cluster). connect() returns at once: the store is usable once Redis first answers
+// and passes the start-up checks (persistence, eviction policy).
+import { ReplyError } from 'ioredis';
 import { StoreUnavailableError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { bucketTtlMs } from '../memory/token-bucket.js';
 import type {
   BucketSpec,
   ChannelHandler,
+  EnqueueResult,
   NicknameRecord,
   QueueLimits,
   QueuedItem,
@@ -33,6 +36,7 @@ import {
   nicknameKey,
   spentSeedKey,
 } from './keys.js';
+import { HighWaterMark, mastersMemory } from './memory-watch.js';
 import { defineScripts, runScript, type ScriptName } from './scripts.js';
 
 export interface RedisStoreOptions {
@@ -40,8 +44,10 @@ export interface RedisStoreOptions {
   url?: string;
   /** Seed nodes of a Redis Cluster ("host:port"); used instead of `url`. */
   cluster?: string[];
-  /** Refuse to start when the Redis server has RDB or AOF persistence turned on. */
+  /** Refuse to run when the Redis server has RDB or AOF persistence on, or may evict keys. */
   requireVolatile: boolean;
+  /** Refuse offline messages from this use of maxmemory on (percent; default 90). */
+  queueHighWater?: number;
   logger: Logger;
 }
 
@@ -51,6 +57,10 @@ const PING_TIMEOUT_MS = 1000;
 
 /** Redis wants whole, positive milliseconds. */
 const ms = (value: number): number => Math.max(1, Math.ceil(value));
+
+/** Redis out of memory (maxmemory reached, noeviction): "OOM command not allowed…". */
+const outOfMemory = (err: unknown): boolean =>
+  err instanceof ReplyError && (err as Error).message.startsWith('OOM');
 
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
@@ -65,6 +75,10 @@ export class RedisStore implements Store {
   private subscriberReadyBefore = false;
   private secret: string | undefined;
   private secretRefresh: NodeJS.Timeout | undefined;
+  private readonly highWater: HighWaterMark;
+  private started: Promise<void> | undefined;
+  /** Connected once and the start-up checks passed: operations may run. */
+  private usable = false;
   private closed = false;
 
   constructor(private readonly options: RedisStoreOptions) {
@@ -73,6 +87,7 @@ export class RedisStore implements Store {
     this.client = createClient(options, false);
     this.subscriber = createClient(options, true);
     defineScripts(this.client);
+    this.highWater = new HighWaterMark(this.client, options.queueHighWater ?? 90);
     watchConnection(this.client, 'command', this.logger);
     watchConnection(this.subscriber, 'subscriber', this.logger);
     this.client.on('ready', () => {
@@ -95,16 +110,30 @@ export class RedisStore implements Store {
 
   async connect(): Promise<void> {
     if (this.closed) throw new StoreUnavailableError();
+    if (this.started) return;
     // Failed attempts are logged by watchConnection; ioredis keeps retrying (reconnectDelay).
     this.client.connect().catch(() => undefined);
     this.subscriber.connect().catch(() => undefined);
+    this.started = this.start();
+    this.started.catch(() => undefined); // ready() hands the failure to whoever asks
+  }
+
+  ready(): Promise<void> {
+    return this.started ?? Promise.reject(new Error('RedisStore.ready() before connect()'));
+  }
+
+  private async start(): Promise<void> {
     try {
       await Promise.all([untilReady(this.client), untilReady(this.subscriber)]);
       await this.checkPersistence();
+      await this.checkEviction();
+      if (this.closed) throw new StoreUnavailableError();
     } catch (err) {
       await this.close();
       throw err;
     }
+    this.usable = true;
+    this.highWater.start();
     this.secretRefresh = setInterval(() => void this.refreshSecret(), SECRET_REFRESH_MS);
     this.secretRefresh.unref();
   }
@@ -131,10 +160,42 @@ export class RedisStore implements Store {
     this.logger.warn(`${problem}. Turn off RDB (save "") and AOF (appendonly no).`);
   }
 
+  /** maxmemory bounds offline storage; only noeviction keeps Redis from dropping queued data. */
+  private async checkEviction(): Promise<void> {
+    let masters;
+    try {
+      masters = await mastersMemory(this.client);
+    } catch (err) {
+      this.logger.warn(
+        { err: errorMessage(err) },
+        'Could not check Redis maxmemory (INFO refused): make sure it is set, with noeviction',
+      );
+      return;
+    }
+    if (masters.some((m) => m.max === 0)) {
+      this.logger.warn(
+        'Redis has no maxmemory: offline storage is unbounded. Set maxmemory (and ' +
+          'maxmemory-policy noeviction) on the Redis server.',
+      );
+    }
+    const evicting = masters.find((m) => m.policy !== 'noeviction');
+    if (evicting === undefined) return;
+    const problem = `Redis may evict queued messages (maxmemory-policy ${evicting.policy})`;
+    if (this.options.requireVolatile) {
+      throw new Error(
+        `${problem}. Refusing to start because a volatile Redis is required; ` +
+          'set maxmemory-policy noeviction on the Redis server.',
+      );
+    }
+    this.logger.warn(`${problem}: set maxmemory-policy noeviction.`);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.usable = false;
     clearInterval(this.secretRefresh);
+    this.highWater.stop();
     this.handlers.clear();
     await Promise.all([closeClient(this.client), closeClient(this.subscriber)]);
   }
@@ -155,7 +216,7 @@ export class RedisStore implements Store {
 
   /** Every ioredis failure becomes StoreUnavailableError (503 `storage_unavailable`). */
   private async run<T>(operation: () => Promise<T>): Promise<T> {
-    if (this.closed) throw new StoreUnavailableError();
+    if (!this.usable) throw new StoreUnavailableError();
     try {
       return await operation();
     } catch (err) {
@@ -346,26 +407,40 @@ export class RedisStore implements Store {
     });
   }
 
-  async enqueue(identityHash: string, item: QueuedItem, limits: QueueLimits): Promise<boolean> {
+  async enqueue(
+    identityHash: string,
+    item: QueuedItem,
+    limits: QueueLimits,
+  ): Promise<EnqueueResult> {
     return this.run(async () => {
       const keys = identityKeys(identityHash);
-      const queued = await this.script<number>(
-        'enqueue',
-        [keys.offline, keys.offsize],
-        [limits.maxCount, limits.maxBytes, ms(limits.ttlMs), item.id, item.payload],
-      );
-      return queued === 1;
+      try {
+        return await this.script<EnqueueResult>(
+          'enqueue',
+          [keys.offline, keys.offsize, keys.bundle],
+          [
+            limits.maxCount,
+            limits.maxBytes,
+            ms(limits.ttlMs),
+            limits.requireBundle ? 1 : 0,
+            this.highWater.reached ? 1 : 0,
+            item.id,
+            item.payload,
+          ],
+        );
+      } catch (err) {
+        if (outOfMemory(err)) return 'storage_full';
+        throw err;
+      }
     });
   }
 
   async queued(identityHash: string): Promise<QueuedItem[]> {
     return this.run(async () => {
-      const items = await this.client.lrange(identityKeys(identityHash).offline, 0, -1);
-      return items.map((item) => {
-        // Stored as "<id>\n<payload>"; ids never contain a newline.
-        const newline = item.indexOf('\n');
-        return { id: item.slice(0, newline), payload: item.slice(newline + 1) };
-      });
+      const flat = await this.script<string[]>('queued', [identityKeys(identityHash).offline]);
+      const items: QueuedItem[] = [];
+      for (let i = 0; i < flat.length; i += 2) items.push({ id: flat[i]!, payload: flat[i + 1]! });
+      return items;
     });
   }
 

@@ -1,6 +1,7 @@
 // The Lua scripts of commands/, loaded once and defined on each client (EVALSHA, falling back
 // to EVAL). A file is named `<name>-<number of KEYS>.lua`; keys are always passed as KEYS, never
-// built inside a script, so every script works on a Redis Cluster.
+// built inside a script, so every script works on a Redis Cluster. A line `-- @include <name>`
+// is replaced by the shared fragment commands/includes/<name>.lua.
 import { readFileSync } from 'node:fs';
 import type { RedisClient } from './connection.js';
 
@@ -18,17 +19,23 @@ const KEY_COUNTS = {
   releaseNickname: 1,
   addSessionToken: 1,
   hasSessionToken: 1,
-  enqueue: 2,
+  enqueue: 3,
+  queued: 1,
   removeQueued: 2,
   burnIdentity: 10,
 } as const;
 
 export type ScriptName = keyof typeof KEY_COUNTS;
 
+const read = (file: string): string =>
+  readFileSync(new URL(`./commands/${file}.lua`, import.meta.url), 'utf8');
+
 const SOURCES = Object.entries(KEY_COUNTS).map(([name, keys]) => ({
   name,
   numberOfKeys: keys,
-  lua: readFileSync(new URL(`./commands/${name}-${keys}.lua`, import.meta.url), 'utf8'),
+  lua: read(`${name}-${keys}`).replace(/^-- @include (\w+)$/gm, (_, include: string) =>
+    read(`includes/${include}`).trimEnd(),
+  ),
 }));
 
 export function defineScripts(client: RedisClient): void {
