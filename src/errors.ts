@@ -1,6 +1,9 @@
 // Typed errors: one class, mapped to HTTP responses (http/errors.ts) and WebSocket `error`
 // frames (ws/) in one place each.
 
+/** Every error code the relay sends (being narrowed to a union). */
+export type ErrorCode = string;
+
 export class RelayError extends Error {
   constructor(
     readonly status: number,
@@ -32,4 +35,10 @@ export class StoreUnavailableError extends RelayError {
     super(503, 'storage_unavailable', 'Storage is temporarily unavailable');
     if (cause !== undefined) this.cause = cause;
   }
+}
+
+/** `err` as a RelayError; anything else (a bug, not a refusal) is rethrown. */
+export function asRelayError(err: unknown): RelayError {
+  if (err instanceof RelayError) return err;
+  throw err;
 }

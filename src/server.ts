@@ -26,6 +26,11 @@ import { ServerSecret } from './secret.js';
 import { generateSelfSigned, loadTlsMaterial, type TlsMaterial } from './tls.js';
 import { VERSION } from './version.js';
 import { WebSocketLayer } from './ws/ws-server.js';
+import { drawJitterMs } from './normalize/jitter.js';
+import { TrafficShaper } from './normalize/traffic-shaper.js';
+import { AuthService } from './relay/auth-service.js';
+import { RelayService } from './relay/relay-service.js';
+import { Router } from './relay/router.js';
 
 export interface Relay {
   readonly ctx: RelayContext;
@@ -60,6 +65,25 @@ const MIN_SECRET_LENGTH = 32;
 /** How long requests still in flight at shutdown may take before their sockets are destroyed. */
 const SHUTDOWN_GRACE_MS = 5000;
 
+/** The scheduler of every outbound WebSocket frame, reporting to the metrics. */
+function createShaper(config: Config, metrics: Metrics): TrafficShaper {
+  const shaper = new TrafficShaper({
+    jitterMs: config.jitterMs,
+    pacingMs: config.pacingMs,
+    pacingIdleMs: config.pacingIdleMs,
+    maxBufferedBytes: config.maxSocketBufferBytes,
+    stallGraceMs: config.slowReaderGraceMs,
+    onLateness: (ms) => metrics.schedulingLateness.observe(ms / 1000),
+    drawJitterMs: (min, max) => {
+      const ms = drawJitterMs(min, max);
+      metrics.deliveryJitter.observe(ms / 1000);
+      return ms;
+    },
+  });
+  metrics.outboxBytes = () => ({ held: shaper.heldBytes, peak: shaper.peakOutboxBytes });
+  return shaper;
+}
+
 async function tlsMaterial(config: Config): Promise<TlsMaterial> {
   if (config.tlsCert !== undefined && config.tlsKey !== undefined) {
     return loadTlsMaterial(config.tlsCert, config.tlsKey);
@@ -86,6 +110,7 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
   const server = createListener(config.handshakeTimeoutMs, tls);
 
   const metrics = new Metrics();
+  const blinder = new IpBlinder();
   const limiter = new RateLimiter(config, store, metrics, logger, secret);
   const pow = new PowService({
     secret,
@@ -95,11 +120,13 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
     powLoadThresholds: config.powLoadThresholds,
     metrics,
   });
+  const router = new Router(store, metrics, logger, config);
+  const shaper = createShaper(config, metrics);
   const ctx: RelayContext = {
     config,
     logger,
     metrics,
-    blinder: new IpBlinder(),
+    blinder,
     store,
     trust: compileTrust(config.trustProxy),
     version: VERSION,
@@ -110,7 +137,9 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
       pow,
       keys: new KeysService(store, pow, config),
       nicknames: new NicknameService(store, pow, config),
-      accounts: new AccountService(store, pow, limiter, config),
+      accounts: new AccountService(store, pow, limiter, config, (identity, reason) =>
+        router.closeEverywhere(identity, reason),
+      ),
     },
   };
 
@@ -119,14 +148,24 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
   const sockets = new OpenSockets(server);
 
   const app = buildHttpApp(ctx, server, [registerIdentityRoutes]);
-  const ws = new WebSocketLayer(ctx, server);
+  const ws = new WebSocketLayer(server, ctx.trust, {
+    config,
+    logger,
+    metrics,
+    blinder,
+    limiter,
+    router,
+    shaper,
+    auth: new AuthService(store, pow, limiter, config, secret),
+    relay: new RelayService(router, limiter, pow, config),
+  });
   const ready = Promise.all([
     store
       .ready()
       .then(() =>
         secret.known ? undefined : secret.learnFrom(store, () => ctx.lifecycle.closing),
       ),
-    ws.start(),
+    router.start(),
   ]).then(() => undefined);
   ready.then(
     () => logger.info('Entropy relay ready'),
@@ -154,6 +193,8 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
     await metricsListener?.close();
     await app.close();
     await ws.close();
+    await router.stop();
+    shaper.stop();
     await store.close();
     throw err;
   }
@@ -190,6 +231,8 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
       sockets.destroyUnserved();
       const metricsClosed = metricsListener?.close();
       await ws.close();
+      await router.stop();
+      shaper.stop();
       await sockets.destroyAfter(httpClosed, SHUTDOWN_GRACE_MS);
       await httpClosed;
       await metricsClosed;

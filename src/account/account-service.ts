@@ -3,28 +3,21 @@
 import type { Config } from '../config.js';
 import { parseIdentityHash } from '../identity/crypto.js';
 import { checkSignature, keyOfIdentity } from '../identity/proof.js';
-import type { PowProof } from '../keys/keys-service.js';
-import type { PowService } from '../pow/pow-service.js';
+import type { PowProof, PowService } from '../pow/pow-service.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
 import type { Store } from '../store/store.js';
 
-/** Closes an identity's live sessions everywhere (provided by the relay/WebSocket layer). */
-export type SessionCloser = (identityHash: string, code: 'account_burned') => Promise<void>;
+/** Closes an identity's live sessions everywhere (the relay's router). */
+export type SessionCloser = (identityHash: string, reason: 'account_burned') => Promise<void>;
 
 export class AccountService {
-  private closeSessions: SessionCloser = async () => {};
-
   constructor(
     private readonly store: Store,
     private readonly pow: PowService,
     private readonly limiter: RateLimiter,
     private readonly config: Config,
+    private readonly closeSessions: SessionCloser,
   ) {}
-
-  /** The WebSocket layer registers how live sessions are closed. */
-  onBurn(closer: SessionCloser): void {
-    this.closeSessions = closer;
-  }
 
   async burn(
     body: Record<string, unknown>,

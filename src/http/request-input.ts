@@ -1,7 +1,7 @@
 // Reading request input: JSON bodies, PoW headers and comma-list query parameters.
 import type { FastifyRequest } from 'fastify';
 import { badRequest } from '../errors.js';
-import type { PowProof } from '../keys/keys-service.js';
+import type { PowProof } from '../pow/pow-service.js';
 
 /** Step 1 of every JSON write: the body must be a JSON object (400 `invalid_json`). */
 export function jsonObjectBody(request: FastifyRequest): Record<string, unknown> {

@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import { badRequest, notFound } from '../errors.js';
 import { parseIdentityHash } from '../identity/crypto.js';
 import { keyOfIdentity } from '../identity/proof.js';
-import type { PowService } from '../pow/pow-service.js';
+import type { PowProof, PowService } from '../pow/pow-service.js';
 import type { Store } from '../store/store.js';
 import {
   checkBundleSignatures,
@@ -12,11 +12,6 @@ import {
   type PreKey,
   type PublicBundle,
 } from './bundle.js';
-
-export interface PowProof {
-  seed: unknown;
-  nonce: unknown;
-}
 
 export interface FetchedBundle extends PublicBundle {
   preKeys: PreKey[];

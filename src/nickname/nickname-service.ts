@@ -4,8 +4,7 @@ import type { Config } from '../config.js';
 import { badRequest, conflict, notFound } from '../errors.js';
 import { parseIdentityHash } from '../identity/crypto.js';
 import { checkSignature, keyOfIdentity } from '../identity/proof.js';
-import type { PowProof } from '../keys/keys-service.js';
-import type { PowService } from '../pow/pow-service.js';
+import type { PowProof, PowService } from '../pow/pow-service.js';
 import type { Store } from '../store/store.js';
 
 const NICKNAME_RE = /^[A-Za-z0-9_-]{3,32}$/;

@@ -43,6 +43,12 @@ export interface PowServiceOptions {
   now?: () => number;
 }
 
+/** A solution as a request carries it (REST headers X-PoW-Seed / X-PoW-Nonce). */
+export interface PowProof {
+  seed: unknown;
+  nonce: unknown;
+}
+
 export interface PowRequest {
   purpose: Exclude<PowPurpose, 'general'>;
   /** What the solution was computed over (identity hash, nickname, '' or alias). */

@@ -1,0 +1,2 @@
+/** A JSON object as parsed from, or sent to, a client. */
+export type Json = Record<string, unknown>;

@@ -1,0 +1,60 @@
+// What relay instances tell each other (PROTOCOL.md §4.4): messages on an address's channel
+// `msg:{H}` and on each instance's own channel, encoded here and nowhere else. Every message is
+// a JSON object with a `kind` and named fields; binary payloads travel as base64.
+import type { Delivery, DeliveryStatus, RejectReason } from './deliveries.js';
+
+/** Why a session is closed from elsewhere. */
+export type CloseReason = 'session_replaced' | 'account_burned' | 'server_shutdown';
+
+export type ChannelMessage =
+  /** A message already written to the address's offline queue, for the session holding it. */
+  | {
+      kind: 'deliver';
+      id: string;
+      delivery: Delivery;
+      /** Where the sender's instance waits for the delivery status. */
+      replyTo?: { instance: string; correlation: string };
+    }
+  /** A live-only frame (volatile_relay): written if the session is here, else dropped. */
+  | { kind: 'volatile'; delivery: Delivery }
+  /** The address's offline queue changed: the session holding it drains it. */
+  | { kind: 'queue_changed' }
+  /** A session authenticated for the address: the older one closes (one session per identity). */
+  | { kind: 'session_opened'; sessionId: string; authAt: number }
+  | { kind: 'close'; reason: CloseReason }
+  /** On an instance's own channel: the status of a message it sent to another instance. */
+  | { kind: 'status'; correlation: string; status: DeliveryStatus; reason?: RejectReason };
+
+type WireDelivery = { json: Record<string, unknown> } | { binary: string };
+
+const toWire = (d: Delivery): WireDelivery =>
+  d.kind === 'json' ? { json: d.value } : { binary: d.data.toString('base64') };
+
+const fromWire = (w: WireDelivery): Delivery =>
+  'json' in w
+    ? { kind: 'json', value: w.json }
+    : { kind: 'binary', data: Buffer.from(w.binary, 'base64') };
+
+export function encodeChannelMessage(message: ChannelMessage): string {
+  if (message.kind === 'deliver' || message.kind === 'volatile') {
+    return JSON.stringify({ ...message, delivery: toWire(message.delivery) });
+  }
+  return JSON.stringify(message);
+}
+
+/** The message, or undefined for anything that is not one (ignored by the receiver). */
+export function decodeChannelMessage(raw: string): ChannelMessage | undefined {
+  let value: { kind?: unknown; delivery?: WireDelivery };
+  try {
+    value = JSON.parse(raw) as typeof value;
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || typeof value.kind !== 'string')
+    return undefined;
+  if (value.kind === 'deliver' || value.kind === 'volatile') {
+    if (typeof value.delivery !== 'object' || value.delivery === null) return undefined;
+    return { ...value, delivery: fromWire(value.delivery) } as ChannelMessage;
+  }
+  return value as ChannelMessage;
+}

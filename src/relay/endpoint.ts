@@ -1,0 +1,35 @@
+// What the relay domain needs from a live session (implemented by the WebSocket transport), and
+// the bookkeeping a message carries while it rides in a session's outbox.
+import type { CloseReason } from './channel.js';
+import type { Delivery, DeliveryStatus, RejectReason } from './deliveries.js';
+
+/** Receives the sender's delivery status of one message. */
+export type Notify = (status: DeliveryStatus, reason?: RejectReason) => void;
+
+/** A message handed to a session's outbox, so it can be recovered if it is never written. */
+export interface Carried {
+  recipient: string;
+  /** The message id (stable across live and queued delivery). */
+  id: string;
+  /** Its offline-queue form, made only when it has to be queued. */
+  offline: () => string;
+  /** Already in the recipient's offline queue (remote delivery or queue drain). */
+  inQueue: boolean;
+  /** Delivered live (not as queued_message): leaves the queue once written, acks or not. */
+  live?: boolean;
+  notify?: Notify;
+}
+
+/** A live authenticated session, as the router sees it. */
+export interface Endpoint {
+  readonly sessionId: string;
+  readonly authAt: number;
+  readonly acks: boolean;
+  /**
+   * Hands a delivery to the session's outbox; `carried` comes back through Router.written() or
+   * Router.undelivered(). False when the session cannot take it now (its socket is over its byte
+   * cap): the message then waits in the offline queue until the session calls Router.resume().
+   */
+  push(delivery: Delivery, carried?: Carried): boolean;
+  closeWith(reason: CloseReason): void;
+}

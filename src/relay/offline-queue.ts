@@ -1,0 +1,193 @@
+// The offline queue (PROTOCOL.md §4.5): messages for recipients that are not connected (or whose
+// socket is full) wait in the store, in order, each with its own TTL; a session drains its queue
+// oldest first, and an item leaves the queue on ack or once written (v1 clients). Nothing
+// accepted is dropped: every refusal reaches the sender as a `rejected` status.
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { DAY_MS } from '../time.js';
+import type { EnqueueResult, QueueLimits, Store } from '../store/store.js';
+import { queuedDelivery, type Delivery, type RejectReason } from './deliveries.js';
+import type { Carried, Endpoint, Notify } from './endpoint.js';
+import type { LocalEntry, Registry } from './registry.js';
+
+/** The sender's `rejected` reason for each refusal of the store. */
+const REFUSALS: Record<Exclude<EnqueueResult, 'queued'>, RejectReason> = {
+  no_recipient: 'invalid_recipient',
+  mailbox_full: 'mailbox_full',
+  storage_full: 'storage_full',
+};
+
+export class OfflineQueue {
+  /** For a message queued from the start. */
+  private readonly limits: QueueLimits;
+  /** For a message accepted for a live session and handed back (socket closed or full). */
+  private readonly requeueLimits: QueueLimits;
+
+  constructor(
+    private readonly store: Store,
+    private readonly registry: Registry,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+    config: Config,
+    /** Tells whichever session holds `address` (maybe on another instance) to drain again. */
+    private readonly announce: (address: string) => Promise<void>,
+  ) {
+    this.limits = {
+      maxCount: config.queueMax,
+      maxBytes: config.queueMaxBytes,
+      ttlMs: config.messageTtlDays * DAY_MS,
+      // Compat mode queues for legacy names and aliases too (which never have a bundle).
+      requireBundle: config.compat !== 'v1',
+    };
+    // Addressed to a proven key holder (live delivery needs no bundle): queued without one.
+    this.requeueLimits = { ...this.limits, requireBundle: false };
+  }
+
+  /**
+   * Writes a new message to `recipient`'s queue. `charge` bills the sender for the bytes first
+   * (false: refused, `rate_limited`). True when queued; otherwise the sender has been told.
+   */
+  async put(
+    recipient: string,
+    id: string,
+    offline: string,
+    notify: Notify | undefined,
+    charge?: (bytes: number) => boolean,
+  ): Promise<boolean> {
+    if (charge && !charge(Buffer.byteLength(offline))) {
+      this.metrics.messages.inc({ outcome: 'rejected' });
+      notify?.('rejected', 'rate_limited');
+      return false;
+    }
+    const outcome = await this.store.enqueue(recipient, { id, payload: offline }, this.limits);
+    if (outcome === 'queued') return true;
+    this.refused(outcome, notify);
+    return false;
+  }
+
+  /** Puts a message that was not written back in the queue (if it is not there yet) and tells its
+   *  sender; true when it was written to the queue now. */
+  async requeue(carried: Carried): Promise<boolean> {
+    if (carried.inQueue) {
+      carried.notify?.('queued');
+      return false;
+    }
+    try {
+      const item = { id: carried.id, payload: carried.offline() };
+      const outcome = await this.store.enqueue(carried.recipient, item, this.requeueLimits);
+      if (outcome !== 'queued') {
+        this.refused(outcome, carried.notify);
+        return false;
+      }
+      this.metrics.messages.inc({ outcome: 'queued' });
+      carried.notify?.('queued');
+      return true;
+    } catch (err) {
+      this.logger.error({ err }, 'could not requeue an undelivered message');
+      carried.notify?.('rejected', 'storage_unavailable');
+      return false;
+    }
+  }
+
+  /**
+   * Hands a delivery to the session of `entry`. A queued message it was already handed is only
+   * confirmed; one it refuses (its socket is full) goes to the queue, in arrival order, and
+   * reaches it when it resumes (or on its next connection). Refused volatile frames are dropped.
+   */
+  hand(entry: LocalEntry, delivery: Delivery, carried?: Carried): boolean {
+    if (carried && entry.wasHanded(carried.id)) {
+      carried.notify?.('delivered');
+      return true;
+    }
+    if (entry.endpoint.push(delivery, carried)) {
+      // Only queued items can come back (a drain racing a notification): remember those.
+      if (carried?.inQueue) entry.remember(carried.id);
+      return true;
+    }
+    if (carried) this.spill(entry, carried);
+    return false;
+  }
+
+  private spill(entry: LocalEntry, carried: Carried): void {
+    this.metrics.socketSpills.inc();
+    entry.spilling = (entry.spilling ?? Promise.resolve()).then(async () => {
+      const queuedNow = await this.requeue(carried);
+      // Another session took the address meanwhile (maybe elsewhere): it must hear of it.
+      if (queuedNow && this.registry.get(carried.recipient) !== entry)
+        await this.announce(carried.recipient);
+    });
+  }
+
+  /** Sends the queue of `address` to its session, oldest first, then what arrived meanwhile. */
+  async drain(address: string): Promise<void> {
+    const entry = this.registry.get(address);
+    if (!entry) return;
+    if (entry.draining && !entry.awaitingDrain) {
+      entry.redrain = true;
+      return;
+    }
+    entry.awaitingDrain = false;
+    entry.draining = true;
+    try {
+      drain: do {
+        entry.redrain = false;
+        const items = await this.store.queued(address);
+        if (this.registry.get(address) !== entry) return;
+        for (const item of items) {
+          if (entry.wasHanded(item.id)) continue;
+          const carried = {
+            recipient: address,
+            id: item.id,
+            offline: () => item.payload,
+            inQueue: true,
+          };
+          // The session is full: the rest waits in the queue until it resumes.
+          if (!this.hand(entry, queuedDelivery(item.id, item.payload), carried)) break drain;
+          this.metrics.queueDrained.inc();
+        }
+      } while (entry.redrain);
+    } catch (err) {
+      this.logger.warn(
+        { err },
+        'queue drain failed; it is retried at the next notification or auth',
+      );
+    } finally {
+      entry.draining = false;
+      const held = entry.held;
+      entry.held = [];
+      for (const { delivery, carried } of held) this.hand(entry, delivery, carried);
+    }
+  }
+
+  /** The session of `address` can take deliveries again after refusing some. */
+  resume(address: string, endpoint: Endpoint): void {
+    const entry = this.registry.get(address);
+    if (entry?.endpoint !== endpoint) return;
+    // Refused messages still being written to the queue go first, so the drain sees them.
+    void (entry.spilling ?? Promise.resolve()).then(() => this.drain(address));
+  }
+
+  /** A carried message was written: it leaves the queue unless the client will ack it. */
+  written(endpoint: Endpoint, carried: Carried): void {
+    if (!carried.inQueue || !(carried.live || !endpoint.acks)) return;
+    this.store.removeQueued(carried.recipient, [carried.id]).catch((err: unknown) => {
+      this.logger.warn(
+        { err },
+        'could not remove a delivered message from the queue; it may be delivered again',
+      );
+    });
+  }
+
+  /** Removes acknowledged items from a session's queue. */
+  ack(address: string, ids: string[]): Promise<number> {
+    return this.store.removeQueued(address, ids);
+  }
+
+  private refused(outcome: Exclude<EnqueueResult, 'queued'>, notify?: Notify): void {
+    const reason = REFUSALS[outcome];
+    this.metrics.messages.inc({ outcome: 'rejected' });
+    this.metrics.queueRefused.inc({ reason });
+    notify?.('rejected', reason);
+  }
+}

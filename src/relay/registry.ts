@@ -1,0 +1,69 @@
+// The sessions of this instance, by address (identity hash, or a v1 alias), with what the
+// offline queue needs to keep each address's deliveries in order.
+import type { Delivery } from './deliveries.js';
+import type { Carried, Endpoint } from './endpoint.js';
+
+/** How many delivered queue ids an address remembers, so a drain never hands one twice. */
+const HANDED_IDS_KEPT = 10_000;
+
+export class LocalEntry {
+  /** The queue is being drained: arrivals wait in `held` so they cannot overtake it. */
+  draining = true;
+  /** Something changed during a drain: drain again before releasing `held`. */
+  redrain = false;
+  /** Registered, first drain not started: arrivals are held until it has run. */
+  awaitingDrain = true;
+  held: Array<{ delivery: Delivery; carried?: Carried }> = [];
+  /** Messages the session refused, being written to the queue in order. */
+  spilling: Promise<void> | undefined;
+  /** Ids of queued messages already handed to the session (a drain and a notification can race). */
+  private handed: Set<string> | undefined;
+
+  constructor(readonly endpoint: Endpoint) {}
+
+  remember(id: string): void {
+    this.handed ??= new Set();
+    this.handed.add(id);
+    if (this.handed.size > HANDED_IDS_KEPT) {
+      this.handed.delete(this.handed.values().next().value as string);
+    }
+  }
+
+  wasHanded(id: string): boolean {
+    return this.handed?.has(id) ?? false;
+  }
+}
+
+export class Registry {
+  private readonly entries = new Map<string, LocalEntry>();
+
+  get(address: string): LocalEntry | undefined {
+    return this.entries.get(address);
+  }
+
+  has(address: string): boolean {
+    return this.entries.has(address);
+  }
+
+  addresses(): IterableIterator<string> {
+    return this.entries.keys();
+  }
+
+  /**
+   * Makes `endpoint` the session of `address` here and returns the session it replaces, if any.
+   * With `replace: false` (v1 aliases) an address held by another session is refused: null.
+   */
+  claim(address: string, endpoint: Endpoint, replace: boolean): Endpoint | undefined | null {
+    const previous = this.entries.get(address)?.endpoint;
+    if (!replace && previous !== undefined && previous !== endpoint) return null;
+    this.entries.set(address, new LocalEntry(endpoint));
+    return previous === endpoint ? undefined : previous;
+  }
+
+  /** Forgets `address` if `endpoint` still holds it; true when it did. */
+  release(address: string, endpoint: Endpoint): boolean {
+    if (this.entries.get(address)?.endpoint !== endpoint) return false;
+    this.entries.delete(address);
+    return true;
+  }
+}
