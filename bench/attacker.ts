@@ -29,7 +29,8 @@ const CLOSE_JAILED = 1008;
 
 const agent = challengeAgent(true);
 
-const bump = (counts: Record<string, number>, key: string) => (counts[key] = (counts[key] ?? 0) + 1);
+const bump = (counts: Record<string, number>, key: string) =>
+  (counts[key] = (counts[key] ?? 0) + 1);
 
 function parseFrame(text: string): Record<string, unknown> | null {
   try {

@@ -2,7 +2,9 @@
 // BenchChild in procs.ts) with its result or its error, and exits when the channel closes.
 import type { Response } from './protocol.js';
 
-export function serveCommands<R extends { id: number }>(handle: (req: R) => Promise<unknown>): void {
+export function serveCommands<R extends { id: number }>(
+  handle: (req: R) => Promise<unknown>,
+): void {
   process.on('message', (req: R) => {
     handle(req).then(
       (result) => process.send!({ id: req.id, ok: true, result } satisfies Response),
