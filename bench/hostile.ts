@@ -40,6 +40,7 @@ import {
   counterDeltaBy,
   cpuPercent,
   histogramDelta,
+  runDelayPercent,
   histogramQuantile,
   sampleProc,
   sampleSystem,
@@ -135,7 +136,16 @@ interface Window {
     /** The relay's entropy_frame_lateness_seconds over the window, p99, ms. */
     latenessP99Ms: number;
   };
-  cpu?: { relay: number; loadgen: number; attacker: number; others: number; steal: number };
+  cpu?: {
+    relay: number;
+    loadgen: number;
+    attacker: number;
+    others: number;
+    steal: number;
+    /** Share of the window the relay's / load generator's event loop waited for a CPU, %. */
+    relayRunDelay: number;
+    loadgenRunDelay: number;
+  };
   metrics?: {
     backlogMaxBytes: number;
     backlogPeakOneSocketBytes: number;
@@ -265,6 +275,8 @@ async function measureWindow(
       attacker: cpuPercent(a0, a1),
       others: busy.othersPct,
       steal: busy.stealPct,
+      relayRunDelay: runDelayPercent(r0, r1),
+      loadgenRunDelay: runDelayPercent(l0, l1),
     };
     const lateness = histogramDelta(m0.lateness, m1.lateness);
     w.relay = {
@@ -392,6 +404,11 @@ function achieved(w: Window): string {
   }
 }
 
+/** The relay or the load generator waited for a CPU long enough to move the latencies. */
+const CONTENDED_PCT = 5;
+const contended = (w: Window) =>
+  w.cpu !== undefined && Math.max(w.cpu.relayRunDelay, w.cpu.loadgenRunDelay) >= CONTENDED_PCT;
+
 function judge(w: Window, base: Window | undefined): void {
   if (!w.ok || !base?.ok || w === base) return;
   w.p99Ratio = w.p99Ms! / base.p99Ms!;
@@ -403,6 +420,12 @@ function judge(w: Window, base: Window | undefined): void {
     `p99 ${fmt(w.p99Ratio, 2)}× (${p99Ok ? 'within' : 'over'} +20 %), RSS max ` +
     `${growth >= 0 ? '+' : ''}${fmt(growth, 0)} MiB vs no attack (${rssOk ? 'within' : 'over'} ` +
     `${config.rssBudgetMiB} MiB)`;
+  for (const x of [base, w].filter(contended)) {
+    w.verdict +=
+      `; ${x === base ? 'the no-attack window' : 'this window'} was measured on a contended ` +
+      `machine (event loop waited for a CPU: relay ${fmt(x.cpu!.relayRunDelay, 1)} %, load ` +
+      `generator ${fmt(x.cpu!.loadgenRunDelay, 1)} %)`;
+  }
 }
 
 function report(
@@ -432,12 +455,22 @@ function report(
       w.p99Ratio === undefined ? '—' : `${fmt(w.p99Ratio, 2)}×`,
       fmt(w.relay?.cpuPct, 0),
       w.relay ? `${fmt(w.relay.rssEndMiB, 0)} / ${fmt(w.relay.rssMaxMiB, 0)}` : '—',
-      !w.attack ? 'n/a' : w.met === undefined ? '—' : w.met ? 'yes' : 'NO',
+      (!w.attack ? 'n/a' : w.met === undefined ? '—' : w.met ? 'yes' : 'NO') +
+        (contended(w) ? '*' : ''),
     ]),
     [false, true, true, true, true, true, true, false],
   );
   const split = table(
-    ['window', 'relay', 'load generator', 'attacker', 'other processes', 'steal'],
+    [
+      'window',
+      'relay',
+      'load generator',
+      'attacker',
+      'other processes',
+      'steal',
+      'relay waited for a CPU',
+      'load gen. waited',
+    ],
     windows.map((w) => [
       w.name,
       fmt(w.cpu?.relay, 0),
@@ -445,8 +478,10 @@ function report(
       fmt(w.cpu?.attacker, 0),
       fmt(w.cpu?.others, 0),
       fmt(w.cpu?.steal, 0),
+      w.cpu ? `${fmt(w.cpu.relayRunDelay, 1)} %` : '—',
+      w.cpu ? `${fmt(w.cpu.loadgenRunDelay, 1)} %` : '—',
     ]),
-    [false, true, true, true, true, true],
+    [false, true, true, true, true, true, true, true],
   );
   const relayTable = table(
     [
@@ -494,10 +529,16 @@ function report(
     'Hostile neighbour — honest traffic while one IP attacks (limits as shipped)',
     summary,
     '',
+    ...(windows.some(contended)
+      ? [
+          `* the relay's or the load generator's event loop waited for a CPU ≥ ${CONTENDED_PCT} % of the window (other processes on this machine): latencies include that wait.`,
+        ]
+      : []),
+    '',
     'What each attacker achieved',
     ...attacks,
     '',
-    'CPU split (% of one core)',
+    'CPU split (% of one core; "waited": share of the window the event loop was runnable but not running)',
     split,
     '',
     'Relay detail',
@@ -506,7 +547,7 @@ function report(
     `Machine: ${m.cores} cores (${m.cpuModel}), Node ${m.node}, ${m.totalMemoryGiB} GiB RAM, ${m.platform}; load average at start ${m.loadAverageAtStart.join(' ')}.`,
     `Relay: node dist/cli.js serve, memory store, TLS 1.3, every limit at its default; only ENTROPY_POW_BASE=2 (default 4) so that ${setup?.connected ?? 2 * config.pairs} identities authenticate in ${fmt((setup?.ms ?? 0) / 1000, 0)} s.`,
     `Honest: ${config.pairs} pairs, each from its own address (127.1.x.y), ${fmt(ratePerPair, 2)} msg/s per pair (${fmt(rate, 0)} msg/s in all; ${rateSource}), ${config.payload}-byte binary payloads, open loop, evenly spread; latency = send → receipt in the load generator, including the relay's 10–50 ms jitter; p50/p99 over every message sent in the window (a message not delivered 3 s after the window counts as lost).`,
-    `Windows: ${config.windowS} s each, ${config.settleS} s apart; each attack from its own address 127.66.0.k, so a jail earned in one window does not reach the next. Target: honest p99 ≤ ${config.p99Target}× the no-attack window and relay RSS max ≤ no-attack max + ${config.rssBudgetMiB} MiB.`,
+    `Windows: ${config.windowS} s each, ${config.settleS} s apart; each attack from its own address 127.66.0.k, so a jail earned in one window does not reach the next. Target: honest p99 ≤ ${config.p99Target}× the no-attack window and relay RSS max ≤ no-attack max + ${config.rssBudgetMiB} MiB (RSS includes garbage not yet collected: the heap in use at the end of each window is in the relay detail).`,
     '',
   ].join('\n');
 }

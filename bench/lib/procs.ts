@@ -230,6 +230,8 @@ export interface ProcSample {
   cpuS: number;
   rssKiB: number;
   hwmKiB: number;
+  /** Time the main thread (the event loop) waited for a CPU while runnable, seconds. */
+  runDelayS: number;
 }
 
 export function sampleProc(pid: number): ProcSample {
@@ -239,7 +241,9 @@ export function sampleProc(pid: number): ProcSample {
   const cpuS = (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
-  return { at, cpuS, rssKiB: kib('VmRSS'), hwmKiB: kib('VmHWM') };
+  const schedstat = readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ');
+  const runDelayS = Number(schedstat[1]) / 1e9;
+  return { at, cpuS, rssKiB: kib('VmRSS'), hwmKiB: kib('VmHWM'), runDelayS };
 }
 
 export interface SystemSample {
@@ -280,6 +284,11 @@ export function contention(
     othersPct: Math.max(0, ((b.busyS - a.busyS - mine) / seconds) * 100),
     stealPct: ((b.stealS - a.stealS) / seconds) * 100,
   };
+}
+
+/** Share of the time between two samples the process's event loop waited for a CPU, %. */
+export function runDelayPercent(a: ProcSample, b: ProcSample): number {
+  return ((b.runDelayS - a.runDelayS) / ((b.at - a.at) / 1000)) * 100;
 }
 
 /** CPU use between two samples, in % of one core. */
