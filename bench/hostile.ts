@@ -16,7 +16,7 @@
 //   BENCH_HOSTILE_ATTACKS          comma list, a subset of slow-reader,idle-connections,
 //                                  token-flood,relay-to-nobody
 //   BENCH_HOSTILE_FLOOD_CONCURRENCY=4  re-authentication loops of the token flood
-//   BENCH_HOSTILE_RSS_BUDGET_MIB=64    RSS growth over the no-attack window still "bounded"
+//   BENCH_HOSTILE_RSS_BUDGET_MIB=64    RSS growth within an attack window still "bounded"
 //   BENCH_RELAY_NODE_ARGS          extra node flags for the relay process (e.g. "--cpu-prof
 //                                  --cpu-prof-dir=bench/results/prof")
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -412,13 +412,15 @@ const contended = (w: Window) =>
 function judge(w: Window, base: Window | undefined): void {
   if (!w.ok || !base?.ok || w === base) return;
   w.p99Ratio = w.p99Ms! / base.p99Ms!;
-  const growth = w.relay!.rssMaxMiB - base.relay!.rssMaxMiB;
+  // Growth within the window: RSS freed by the collector is rarely returned at once, so a
+  // comparison with the first window would charge each attack with what earlier ones left.
+  const growth = w.relay!.rssMaxMiB - w.relay!.rssStartMiB;
   const p99Ok = w.p99Ratio <= config.p99Target;
   const rssOk = growth <= config.rssBudgetMiB;
   w.met = p99Ok && rssOk;
   w.verdict =
     `p99 ${fmt(w.p99Ratio, 2)}× (${p99Ok ? 'within' : 'over'} +20 %), RSS max ` +
-    `${growth >= 0 ? '+' : ''}${fmt(growth, 0)} MiB vs no attack (${rssOk ? 'within' : 'over'} ` +
+    `${growth >= 0 ? '+' : ''}${fmt(growth, 0)} MiB over the window (${rssOk ? 'within' : 'over'} ` +
     `${config.rssBudgetMiB} MiB)`;
   for (const x of [base, w].filter(contended)) {
     w.verdict +=
@@ -547,7 +549,7 @@ function report(
     `Machine: ${m.cores} cores (${m.cpuModel}), Node ${m.node}, ${m.totalMemoryGiB} GiB RAM, ${m.platform}; load average at start ${m.loadAverageAtStart.join(' ')}.`,
     `Relay: node dist/cli.js serve, memory store, TLS 1.3, every limit at its default; only ENTROPY_POW_BASE=2 (default 4) so that ${setup?.connected ?? 2 * config.pairs} identities authenticate in ${fmt((setup?.ms ?? 0) / 1000, 0)} s.`,
     `Honest: ${config.pairs} pairs, each from its own address (127.1.x.y), ${fmt(ratePerPair, 2)} msg/s per pair (${fmt(rate, 0)} msg/s in all; ${rateSource}), ${config.payload}-byte binary payloads, open loop, evenly spread; latency = send → receipt in the load generator, including the relay's 10–50 ms jitter; p50/p99 over every message sent in the window (a message not delivered 3 s after the window counts as lost).`,
-    `Windows: ${config.windowS} s each, ${config.settleS} s apart; each attack from its own address 127.66.0.k, so a jail earned in one window does not reach the next. Target: honest p99 ≤ ${config.p99Target}× the no-attack window and relay RSS max ≤ no-attack max + ${config.rssBudgetMiB} MiB (RSS includes garbage not yet collected: the heap in use at the end of each window is in the relay detail).`,
+    `Windows: ${config.windowS} s each, ${config.settleS} s apart; each attack from its own address 127.66.0.k, so a jail earned in one window does not reach the next. Target: honest p99 ≤ ${config.p99Target}× the no-attack window and relay RSS max ≤ RSS at the window's start + ${config.rssBudgetMiB} MiB (RSS includes garbage not yet collected: the heap in use at the end of each window is in the relay detail).`,
     '',
   ].join('\n');
 }
