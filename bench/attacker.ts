@@ -3,7 +3,8 @@
 // address, so the relay sees one client IP. One attack at a time (issue 8):
 //   slow-reader       a recipient that stops reading (paused socket) and a sender relaying large
 //                     envelopes to it; the reader comes back with a session token when the relay
-//                     would have closed it (a paused socket cannot see the close)
+//                     would have closed it (a paused socket cannot see the close); optionally
+//                     several such recipients, the sender going round them
 //   idle-connections  as many TCP connections as the per-IP cap allows, sending nothing,
 //                     re-opened when closed
 //   token-flood       authenticated once, then re-authenticates with its latest session token in
@@ -17,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type WebSocket from 'ws';
 import { generateIdentity, type Identity } from '../src/client/identity.js';
-import { HelloRefused, challengeAgent, openSession, proofOfIdentity } from './lib/auth.js';
+import { Refused, challengeAgent, openSession, proofOfIdentity } from './lib/auth.js';
 import type { AttackArgs, AttackCommand, AttackReport } from './lib/protocol.js';
 import { serveCommands } from './lib/serve-commands.js';
 
@@ -40,9 +41,9 @@ function parseFrame(text: string): Record<string, unknown> | null {
   }
 }
 
-/** The relay's error code (and retry_after) in a refused hello; `connection` otherwise. */
+/** The relay's error code (and retry_after) of a refusal; `connection` for any other failure. */
 function refusalOf(err: unknown): { code: string; retryAfterS: number } {
-  if (!(err instanceof HelloRefused)) return { code: 'connection', retryAfterS: 0 };
+  if (!(err instanceof Refused)) return { code: 'connection', retryAfterS: 0 };
   const frame = parseFrame(err.answer);
   return {
     code: typeof frame?.code === 'string' ? frame.code : 'unknown',
@@ -167,7 +168,7 @@ class Attack {
 
   /**
    * Authenticates `identity` (by session token when one is given, else by PoW and signature);
-   * resolves with the socket and its new token; throws HelloRefused or a connection error.
+   * resolves with the socket and its new token; throws Refused or a connection error.
    */
   private async authenticate(
     identity: Identity,
@@ -291,6 +292,18 @@ class Attack {
   // --- The attacks --------------------------------------------------------------------------
 
   private async slowReader(): Promise<void> {
+    const readers = Array.from({ length: this.args.readers }, () => this.pausedReader());
+    await Promise.all(readers.map((reader) => reader.ready));
+    let next = 0;
+    this.run(this.sendLoop(() => readers[next++ % readers.length]!.identity));
+  }
+
+  /**
+   * A recipient that never reads: authenticated, then its socket paused. A paused socket never
+   * sees the relay close it (4004 after the grace period), so it comes back with a new session
+   * just after that would have happened.
+   */
+  private pausedReader(): { identity: string; ready: Promise<void> } {
     const reader = generateIdentity();
     let current: WebSocket | undefined;
     let token: string | undefined;
@@ -308,13 +321,9 @@ class Attack {
         if (this.refused(err).code === 'auth_failed') token = undefined;
       }
     };
-    await connect();
-    this.run(this.sendLoop(() => reader.identityHash));
-    // A paused socket never sees the relay close it (4004 after the grace period): come back
-    // with a new session just after that would have happened.
     const again = () =>
       this.later(() => void connect().then(again), this.args.slowReaderGraceMs + 3000);
-    again();
+    return { identity: reader.identityHash, ready: connect().then(again) };
   }
 
   private idleConnections(): void {

@@ -16,6 +16,7 @@
 //   BENCH_HOSTILE_ATTACKS          comma list, a subset of slow-reader,idle-connections,
 //                                  token-flood,relay-to-nobody
 //   BENCH_HOSTILE_FLOOD_CONCURRENCY=4  re-authentication loops of the token flood
+//   BENCH_HOSTILE_READERS=1        recipients that stop reading in the slow-reader attack
 //   BENCH_HOSTILE_RSS_BUDGET_MIB=64    RSS growth within an attack window still "bounded"
 //   BENCH_RELAY_NODE_ARGS          extra node flags for the relay process (e.g. "--cpu-prof
 //                                  --cpu-prof-dir=bench/results/prof")
@@ -79,6 +80,7 @@ const config = {
     ? process.env.BENCH_HOSTILE_ATTACKS.split(',').map((s) => s.trim())
     : ALL_ATTACKS) as AttackName[],
   floodConcurrency: envInt('BENCH_HOSTILE_FLOOD_CONCURRENCY', 4),
+  readers: envInt('BENCH_HOSTILE_READERS', 1),
   rssBudgetMiB: envInt('BENCH_HOSTILE_RSS_BUDGET_MIB', 64),
   relayNodeArgs: (process.env.BENCH_RELAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
   envelopeBytes: 256 * 1024,
@@ -638,6 +640,7 @@ async function main(): Promise<void> {
               },
               connections: shipped.maxConnsPerIp,
               concurrency: config.floodConcurrency,
+              readers: config.readers,
               slowReaderGraceMs: shipped.slowReaderGraceMs,
             }
           : undefined,

@@ -15,6 +15,16 @@ export function challengeAgent(tls: boolean): http.Agent {
     : new http.Agent({ keepAlive: true, maxSockets: 16 });
 }
 
+/** The server refused a request or a hello; `answer` is its reply (JSON with a `code`). */
+export class Refused extends Error {
+  constructor(
+    what: string,
+    readonly answer: string,
+  ) {
+    super(`${what}: ${answer.trim().slice(0, 200)}`);
+  }
+}
+
 function getJson(
   url: string,
   agent: http.Agent,
@@ -28,7 +38,8 @@ function getJson(
       res.on('end', () => {
         const body = Buffer.concat(chunks).toString('utf8');
         if (res.statusCode !== 200) {
-          reject(new Error(`GET ${new URL(url).pathname}: HTTP ${res.statusCode} ${body.trim()}`));
+          const what = `GET ${new URL(url).pathname}: HTTP ${res.statusCode}`;
+          reject(new Refused(what, body));
           return;
         }
         try {
@@ -65,13 +76,6 @@ export async function proofOfIdentity(
     public_key: identity.publicKey.toString('base64'),
     signature: signMessage(identity, `AUTH:${id}:${seed}`),
   };
-}
-
-/** The server answered the hello with something else than acceptance (`answer`, as sent). */
-export class HelloRefused extends Error {
-  constructor(readonly answer: string) {
-    super(`hello refused: ${answer.trim().slice(0, 200)}`);
-  }
 }
 
 export interface OpenOptions {
@@ -120,7 +124,7 @@ export function openSession(opts: OpenOptions): Promise<{ ws: WebSocket; answer:
       if (answered) return opts.onFrame(data, isBinary);
       const text = data.toString('utf8');
       if (!opts.accepted(text)) {
-        fail(new HelloRefused(text));
+        fail(new Refused('hello refused', text));
         ws.terminate();
         return;
       }

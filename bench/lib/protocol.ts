@@ -147,6 +147,8 @@ export interface AttackArgs {
   connections: number;
   /** Re-authentication loops run at once (token-flood). */
   concurrency: number;
+  /** Recipients that stop reading (slow-reader). */
+  readers: number;
   /** The relay closes a socket over its byte cap after this long (slow-reader re-connects). */
   slowReaderGraceMs: number;
 }
