@@ -1,30 +1,31 @@
-// Load generator of `npm run bench:relay`, run in its own process (forked by bench/relay.ts,
-// commands over the IPC channel; see bench/lib/protocol.ts). It opens sender/recipient pairs of
-// raw `ws` sockets against the relay under test (PoW + Ed25519 authentication, PROTOCOL.md §4.2)
-// or against the baseline relay (a hello naming the socket's id), and drives traffic: closed
-// loop (a window of messages in flight per pair) to find saturation, or open loop (a fixed total
-// rate, round robin over the pairs) for latency. Senders put a sequence number and the send time
-// (performance.now of this process) in each payload; recipients are in the same process, so
-// end-to-end latency needs no clock agreement.
+// Load generator of `npm run bench:relay` and `npm run bench:hostile`, run in its own process
+// (forked by the orchestrator, commands over the IPC channel; see bench/lib/protocol.ts). It opens
+// sender/recipient pairs of raw `ws` sockets against the relay under test (PoW + Ed25519
+// authentication, PROTOCOL.md §4.2) or against the baseline relay (a hello naming the socket's
+// id), and drives traffic: closed loop (a window of messages in flight per pair) to find
+// saturation, or open loop (a fixed total rate, round robin over the pairs) for latency. Senders
+// put a sequence number and the send time (performance.now of this process) in each payload;
+// recipients are in the same process, so end-to-end latency needs no clock agreement.
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
-import { generateIdentity, signMessage } from '../src/client/identity.js';
-import { solvePowSync } from '../src/client/pow-solver.js';
+import { generateIdentity } from '../src/client/identity.js';
+import { challengeAgent, openSession, proofOfIdentity } from './lib/auth.js';
+import { serveCommands } from './lib/serve-commands.js';
 import type {
   Format,
   LatencyStats,
   PokeResult,
   Request,
-  Response,
   SetupArgs,
   SetupResult,
   Snapshot,
   StopResult,
   Target,
   TrafficArgs,
+  WindowStats,
 } from './lib/protocol.js';
 
 const HASH_LEN = 64;
@@ -44,7 +45,6 @@ interface Session {
   id: string;
   idBuf: Buffer;
   ws: WebSocket;
-  ready: boolean;
 }
 
 let target: Target | undefined;
@@ -59,12 +59,21 @@ let running = false;
 let closedLoop = false;
 let recording = false;
 let openTimer: NodeJS.Timeout | undefined;
+let openRate = 0;
+let openBegin = 0;
+let openIssued = 0;
+// The recorded window: messages sent between these two instants (performance.now, ms).
+let windowFrom = Infinity;
+let windowTo = Infinity;
+let windowSent = 0;
+let windowStart: Snapshot | undefined;
 let nextSeq = new Uint32Array(0);
 let expectSeq = new Uint32Array(0);
 let jsonFiller = '';
 let samples = new Float64Array(1 << 16);
 let sampleCount = 0;
 const errorSamples: string[] = [];
+let windowErrors: string[] = [];
 
 const counters = {
   sent: 0,
@@ -92,6 +101,7 @@ function startsWith(data: Buffer, prefix: Buffer): boolean {
 
 function noteError(text: string): void {
   if (errorSamples.length < 10) errorSamples.push(text.slice(0, 300));
+  if (recording && windowErrors.length < 10) windowErrors.push(text.slice(0, 300));
 }
 
 function snapshot(): Snapshot {
@@ -114,7 +124,7 @@ function onDelivered(pair: number, seq: number, sentAt: number, now: number): vo
   const expected = expectSeq[pair]!;
   if (seq !== expected) counters.outOfOrder++;
   expectSeq[pair] = seq + 1;
-  if (recording) {
+  if (sentAt >= windowFrom && sentAt <= windowTo) {
     if (sampleCount === samples.length) {
       const grown = new Float64Array(samples.length * 2);
       grown.set(samples);
@@ -140,7 +150,7 @@ function onBinary(data: Buffer): void {
   );
 }
 
-function onText(session: Session, data: Buffer): void {
+function onText(index: number, data: Buffer): void {
   const mark = data.indexOf(ENVELOPE_MARK);
   if (mark >= 0) {
     // "envelope":"bm:<pair>:<seq>:<send time µs>:<filler>"
@@ -159,7 +169,7 @@ function onText(session: Session, data: Buffer): void {
     counters.dummies++;
   } else if (startsWith(data, PREFIX_ERROR)) {
     counters.errors++;
-    noteError(`session ${session.index}: ${data.toString('utf8').trimEnd()}`);
+    noteError(`session ${index}: ${data.toString('utf8').trimEnd()}`);
   } else {
     counters.other++;
   }
@@ -194,113 +204,51 @@ function send(pair: number): boolean {
   nextSeq[pair] = seq + 1;
   sender.ws.send(frameFor(sender.index, sessions[2 * pair + 1]!, pair, seq));
   counters.sent++;
+  if (recording) windowSent++;
   return true;
 }
 
 // --- Connecting ---------------------------------------------------------------------------
 
-function getJson(url: string): Promise<Record<string, unknown>> {
-  const get = target!.tls ? https.get : http.get;
-  return new Promise((resolve, reject) => {
-    const req = get(url, { agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8');
-        if (res.statusCode !== 200) {
-          reject(new Error(`GET ${new URL(url).pathname}: HTTP ${res.statusCode} ${body.trim()}`));
-          return;
-        }
-        try {
-          resolve(JSON.parse(body) as Record<string, unknown>);
-        } catch (err) {
-          reject(err as Error);
-        }
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.setTimeout(20_000, () => req.destroy(new Error('challenge request timed out')));
-  });
-}
-
 async function connectOne(index: number, args: SetupArgs): Promise<Session> {
   const t = args.target;
   let hello: string;
   let id: string;
+  const n = args.localAddresses.length;
+  const localAddress = n
+    ? args.localAddresses[(args.addressPerPair ? Math.floor(index / 2) : index) % n]
+    : undefined;
   if (t.kind === 'relay') {
     const identity = generateIdentity();
     id = identity.identityHash;
-    const challenge = await getJson(`${t.url}/pow/challenge?type=auth&identity_hash=${id}`);
-    const seed = String(challenge.seed);
-    const nonce = solvePowSync(seed, id, Number(challenge.difficulty));
-    hello = JSON.stringify({
-      type: 'auth',
-      payload: {
-        identity_hash: id,
-        seed,
-        nonce,
-        public_key: identity.publicKey.toString('base64'),
-        signature: signMessage(identity, `AUTH:${id}:${seed}`),
-        acks: false,
-      },
-    });
+    const payload = await proofOfIdentity(t.url, identity, agent!, localAddress);
+    hello = JSON.stringify({ type: 'auth', payload: { ...payload, acks: false } });
   } else {
     id = randomBytes(32).toString('hex');
     hello = id;
   }
-  const localAddress = args.localAddresses.length
-    ? args.localAddresses[index % args.localAddresses.length]
-    : undefined;
-  const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/ws`, {
-    perMessageDeflate: false,
-    rejectUnauthorized: false, // the relay's ephemeral self-signed certificate (benchmark only)
+  const { ws } = await openSession({
+    url: t.url,
     localAddress,
-    handshakeTimeout: 20_000,
+    hello,
+    accepted: (text) =>
+      t.kind === 'relay' ? text.startsWith('{"type":"auth_success"') : text === 'ok',
+    onFrame: (data, isBinary) => {
+      if (isBinary) onBinary(data);
+      else onText(index, data);
+    },
+    onClose: () => {
+      if (running || recording) counters.unexpectedCloses++;
+    },
   });
-  const session: Session = { index, id, idBuf: Buffer.from(id, 'latin1'), ws, ready: false };
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no answer to auth/hello in 20 s')), 20_000);
-    const fail = (err: Error) => {
-      clearTimeout(timer);
-      reject(err);
-    };
-    ws.on('error', (err) => {
-      if (!session.ready) fail(err);
-    });
-    ws.on('close', (code, reason) => {
-      if (!session.ready) fail(new Error(`closed ${code} ${reason.toString()}`));
-      else if (running || recording) counters.unexpectedCloses++;
-    });
-    ws.on('open', () => ws.send(hello));
-    // One handler from the start: a frame right behind the auth answer must not be missed.
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (session.ready) {
-        if (isBinary) onBinary(data);
-        else onText(session, data);
-        return;
-      }
-      const text = data.toString('utf8');
-      const ok = t.kind === 'relay' ? text.startsWith('{"type":"auth_success"') : text === 'ok';
-      if (!ok) {
-        fail(new Error(`auth refused: ${text.trim().slice(0, 200)}`));
-        ws.terminate();
-        return;
-      }
-      session.ready = true;
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-  return session;
+  return { index, id, idBuf: Buffer.from(id, 'latin1'), ws };
 }
 
 async function setup(args: SetupArgs): Promise<SetupResult> {
   target = args.target;
-  agent = args.target.tls
-    ? new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: false })
-    : new http.Agent({ keepAlive: true, maxSockets: 16 });
+  agent = challengeAgent(args.target.tls);
   const started = performance.now();
+  const spacingMs = args.perSecond ? 1000 / args.perSecond : 0;
   const slots: (Session | undefined)[] = new Array<Session | undefined>(args.sessions);
   let next = 0;
   let failed = 0;
@@ -309,6 +257,7 @@ async function setup(args: SetupArgs): Promise<SetupResult> {
   const worker = async () => {
     while (next < args.sessions && performance.now() < deadline) {
       const index = next++;
+      if (spacingMs) await sleep(started + index * spacingMs - performance.now());
       for (let attempt = 0; attempt < 2; attempt++) {
         try {
           slots[index] = await connectOne(index, args);
@@ -359,39 +308,61 @@ function start(args: TrafficArgs): null {
     for (let w = 0; w < window; w++) for (let p = 0; p < pairsUsed; p++) send(p);
     return null;
   }
-  const rate = args.rate ?? 1000;
-  const begin = performance.now();
-  const maxBurst = Math.max(1, Math.ceil(rate * 0.05)); // at most 50 ms behind, then skip
-  let issued = 0;
+  setRate({ rate: args.rate ?? 1000 });
   let rr = 0;
   openTimer = setInterval(() => {
-    const due = Math.floor(((performance.now() - begin) / 1000) * rate);
-    let n = due - issued;
+    const due = Math.floor(((performance.now() - openBegin) / 1000) * openRate);
+    let n = due - openIssued;
+    const maxBurst = Math.max(1, Math.ceil(openRate * 0.05)); // at most 50 ms behind, then skip
     if (n > maxBurst) {
       counters.skipped += n - maxBurst;
-      issued += n - maxBurst;
+      openIssued += n - maxBurst;
       n = maxBurst;
     }
     for (let k = 0; k < n; k++) {
       send(rr);
       rr = rr + 1 === pairsUsed ? 0 : rr + 1;
     }
-    issued += n;
+    openIssued += n;
   }, 1);
   return null;
 }
 
+/** Changes the open-loop rate from now on. */
+function setRate(args: { rate: number }): null {
+  openRate = args.rate;
+  openBegin = performance.now();
+  openIssued = 0;
+  return null;
+}
+
+/**
+ * Starts (record: true) or ends (record: false) the recorded window: latency is sampled for the
+ * messages sent inside it, whenever they arrive.
+ */
 function mark(args: { record: boolean }): Snapshot {
   const snap = snapshot();
-  if (args.record && !recording) sampleCount = 0;
+  if (args.record && !recording) {
+    sampleCount = 0;
+    windowSent = 0;
+    windowFrom = snap.at;
+    windowTo = Infinity;
+    windowStart = snap;
+    windowErrors = [];
+  }
+  if (!args.record && recording) windowTo = snap.at;
   recording = args.record;
   return snap;
 }
 
-function latencyStats(): LatencyStats | null {
+/** Latency of the samples; `of` (≥ samples) counts messages never delivered as Infinity. */
+function latencyStats(of = sampleCount): LatencyStats | null {
   if (sampleCount === 0) return null;
   const sorted = samples.slice(0, sampleCount).sort();
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!;
+  const at = (q: number) => {
+    const i = Math.floor(of * q);
+    return i < sorted.length ? sorted[i]! : Infinity;
+  };
   let sum = 0;
   for (const v of sorted) sum += v;
   return {
@@ -402,6 +373,26 @@ function latencyStats(): LatencyStats | null {
     p99: at(0.99),
     p999: at(0.999),
     max: sorted[sorted.length - 1]!,
+  };
+}
+
+/** The last recorded window, once its messages arrived or `waitMs` passed. */
+async function windowStats(args: { waitMs: number }): Promise<WindowStats> {
+  if (recording) throw new Error('the window is still recording');
+  const until = performance.now() + args.waitMs;
+  while (sampleCount < windowSent && performance.now() < until) await sleep(20);
+  const end = snapshot();
+  const ofSent = latencyStats(windowSent);
+  return {
+    sent: windowSent,
+    delivered: sampleCount,
+    latency: latencyStats(),
+    ofSent: { p50: ofSent?.p50 ?? NaN, p99: ofSent?.p99 ?? NaN },
+    skipped: end.skipped - (windowStart?.skipped ?? 0),
+    rejected: end.rejected - (windowStart?.rejected ?? 0),
+    errors: end.errors - (windowStart?.errors ?? 0),
+    unexpectedCloses: end.unexpectedCloses - (windowStart?.unexpectedCloses ?? 0),
+    errorSamples: windowErrors,
   };
 }
 
@@ -465,6 +456,10 @@ async function handle(req: Request): Promise<unknown> {
       return start(req.args);
     case 'mark':
       return mark(req.args);
+    case 'window':
+      return windowStats(req.args);
+    case 'rate':
+      return setRate(req.args);
     case 'stop':
       return stop(req.args);
     case 'poke':
@@ -474,16 +469,4 @@ async function handle(req: Request): Promise<unknown> {
   }
 }
 
-process.on('message', (req: Request) => {
-  handle(req).then(
-    (result) => process.send!({ id: req.id, ok: true, result } satisfies Response),
-    (err: unknown) =>
-      process.send!({
-        id: req.id,
-        ok: false,
-        error: err instanceof Error ? (err.stack ?? err.message) : String(err),
-      } satisfies Response),
-  );
-});
-process.on('disconnect', () => process.exit(0));
-process.send!({ id: 0, ok: true, result: 'ready' } satisfies Response);
+serveCommands(handle);

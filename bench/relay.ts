@@ -53,16 +53,9 @@ import {
   type RelayMetrics,
   type Server,
 } from './lib/procs.js';
+import { envInt, fmt, machine, table } from './lib/report.js';
 
 // --- Configuration --------------------------------------------------------------------------
-
-function envInt(name: string, fallback: number, min = 1): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min) throw new Error(`${name}: expected a number ≥ ${min}`);
-  return Math.floor(n);
-}
 
 const ALL_SCENARIOS = [
   'binary-plain',
@@ -571,15 +564,6 @@ const skipped: Array<{ scenario: string; reason: string }> = [];
 
 // --- Report ---------------------------------------------------------------------------------
 
-function fmt(v: number | undefined | null, digits: number): string {
-  if (v === undefined || v === null || Number.isNaN(v)) return '—';
-  if (v === Infinity) return '>100';
-  return v.toLocaleString('en-US', {
-    minimumFractionDigits: digits,
-    maximumFractionDigits: digits,
-  });
-}
-
 interface Row {
   scenario: string;
   relay: number | undefined;
@@ -801,30 +785,6 @@ function rows(): Row[] {
     });
   }
   return out;
-}
-
-function table(headers: string[], body: string[][], right: boolean[]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (right[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
-      .join(' | ')
-      .trimEnd();
-  return [line(headers), widths.map((w) => '-'.repeat(w)).join('-|-'), ...body.map(line)].join(
-    '\n',
-  );
-}
-
-function machine() {
-  const cpus = os.cpus();
-  return {
-    cores: os.availableParallelism(),
-    cpuModel: cpus[0]?.model ?? 'unknown',
-    node: process.version,
-    totalMemoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
-    platform: `${os.platform()} ${os.release()}`,
-    loadAverageAtStart: os.loadavg().map((v) => Math.round(v * 100) / 100),
-  };
 }
 
 // --- Main -----------------------------------------------------------------------------------

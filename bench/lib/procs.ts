@@ -1,6 +1,7 @@
-// Processes of the relay benchmark: the relay under test (`node dist/cli.js serve`), the baseline
-// relay (bench/baseline-relay.ts, transpiled to plain JS), the load generator (forked), and
-// what the orchestrator reads about them (/proc CPU time and RSS, the relay's /metrics).
+// Processes of the benchmarks: the relay under test (`node dist/cli.js serve`), the baseline
+// relay (bench/baseline-relay.ts, transpiled to plain JS), the load generator and the attacker
+// (forked, commands over IPC), and what the orchestrator reads about them (/proc CPU time and
+// RSS, the relay's /metrics on its metrics listener).
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -10,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { Command, Response } from './protocol.js';
+import type { AttackCommand, Command, Response } from './protocol.js';
 
 export const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const ROOT = join(BENCH_DIR, '..');
@@ -22,6 +23,8 @@ export interface Server {
   pid: number;
   port: number;
   url: string;
+  /** The relay's metrics listener, e.g. http://127.0.0.1:PORT (none for the baseline). */
+  metricsUrl: string | undefined;
   tls: boolean;
   /** Last lines of the process's output (for failure reports). */
   log: string[];
@@ -47,7 +50,10 @@ function stopper(child: ChildProcess, graceMs: number): () => Promise<void> {
     }));
 }
 
-/** Waits for a line on stdout that `parse` turns into a port; fails on exit or timeout. */
+/**
+ * Waits for a line on stdout that `parse` turns into a port; fails on exit or timeout. Lines
+ * before it are kept in `log` (the relay names its metrics listener there).
+ */
 function awaitPort(
   child: ChildProcess,
   log: string[],
@@ -77,15 +83,18 @@ function awaitPort(
   });
 }
 
-/** Environment that keeps rate limits and PoW load scaling out of the way of the benchmark. */
-export function relayEnv(tls: boolean, extra: Record<string, string> = {}): Record<string, string> {
+/**
+ * The relay's environment. `raised`: rate limits and PoW load scaling kept out of the way of
+ * throughput measurements. `shipped`: every limit at its default (the hostile-neighbour
+ * benchmark); only the PoW base difficulty is lowered, so hundreds of identities can be set up.
+ */
+export function relayEnv(
+  tls: boolean,
+  extra: Record<string, string> = {},
+  limits: 'raised' | 'shipped' = 'raised',
+): Record<string, string> {
   const huge = '1000000000';
-  return {
-    ENTROPY_PORT: '0',
-    ENTROPY_ADDR: '127.0.0.1',
-    ENTROPY_METRICS_ADDR: 'off',
-    ENTROPY_TLS: tls ? 'on' : 'off',
-    ENTROPY_POW_BASE: '2',
+  const raised = {
     ENTROPY_POW_LOAD_THRESHOLDS: `${huge},${huge}1,${huge}2`,
     ENTROPY_MAX_CONNS_PER_IP: '1000000',
     ENTROPY_LIMIT_GLOBAL: huge,
@@ -95,6 +104,14 @@ export function relayEnv(tls: boolean, extra: Record<string, string> = {}): Reco
     ENTROPY_LIMIT_WS_AUTH_IDENTITY: huge,
     ENTROPY_LIMIT_MSG_SEND: huge,
     ENTROPY_LIMIT_MSG_RECEIVE: huge,
+  };
+  return {
+    ENTROPY_PORT: '0',
+    ENTROPY_ADDR: '127.0.0.1',
+    ENTROPY_METRICS_ADDR: '127.0.0.1:0',
+    ENTROPY_TLS: tls ? 'on' : 'off',
+    ENTROPY_POW_BASE: '2',
+    ...(limits === 'raised' ? raised : {}),
     ENTROPY_SECRET_SALT: randomBytes(32).toString('hex'),
     // The "listening" line (with the port) is logged at info; nothing per request or frame is.
     ENTROPY_LOG_LEVEL: 'info',
@@ -106,12 +123,19 @@ export async function startRelay(
   tls: boolean,
   extraEnv: Record<string, string> = {},
   nodeArgs: string[] = [],
+  limits: 'raised' | 'shipped' = 'raised',
 ): Promise<Server> {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...relayEnv(tls, extraEnv) };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...relayEnv(tls, extraEnv, limits) };
   const portOf = (entry: { msg?: string; port?: number }) =>
     entry.msg === 'Entropy relay listening' ? entry.port : undefined;
   const args = [...nodeArgs, join(ROOT, 'dist/cli.js'), 'serve'];
-  return spawnServer('relay', args, env, tls, portOf, 20_000, 10_000);
+  const server = await spawnServer('relay', args, env, tls, portOf, 20_000, 10_000);
+  // Logged just before the listening line.
+  for (const line of server.log) {
+    const m = /"Metrics at (http:\/\/[^"]+)\/metrics"/.exec(line);
+    if (m) server.metricsUrl = m[1];
+  }
+  return server;
 }
 
 /** Starts a server process, waits for the JSON log line naming its port, returns its handle. */
@@ -148,6 +172,7 @@ async function spawnServer(
     pid: child.pid!,
     port,
     url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
+    metricsUrl: undefined,
     tls,
     log,
     stop: stopper(child, stopTimeoutMs),
@@ -205,6 +230,8 @@ export interface ProcSample {
   cpuS: number;
   rssKiB: number;
   hwmKiB: number;
+  /** Time the main thread (the event loop) waited for a CPU while runnable, seconds. */
+  runDelayS: number;
 }
 
 export function sampleProc(pid: number): ProcSample {
@@ -214,7 +241,9 @@ export function sampleProc(pid: number): ProcSample {
   const cpuS = (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
-  return { at, cpuS, rssKiB: kib('VmRSS'), hwmKiB: kib('VmHWM') };
+  const schedstat = readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ');
+  const runDelayS = Number(schedstat[1]) / 1e9;
+  return { at, cpuS, rssKiB: kib('VmRSS'), hwmKiB: kib('VmHWM'), runDelayS };
 }
 
 export interface SystemSample {
@@ -257,6 +286,11 @@ export function contention(
   };
 }
 
+/** Share of the time between two samples the process's event loop waited for a CPU, %. */
+export function runDelayPercent(a: ProcSample, b: ProcSample): number {
+  return ((b.runDelayS - a.runDelayS) / ((b.at - a.at) / 1000)) * 100;
+}
+
 /** CPU use between two samples, in % of one core. */
 export function cpuPercent(a: ProcSample, b: ProcSample): number {
   return ((b.cpuS - a.cpuS) / ((b.at - a.at) / 1000)) * 100;
@@ -278,6 +312,8 @@ export interface RelayMetrics {
    */
   loopDelayP99Ms: number;
   loopDelayMaxMs: number;
+  /** Every sample of the scrape by series (`name` or `name{labels}`), e.g. for counters. */
+  series: Map<string, number>;
 }
 
 export function fetchText(url: string, timeoutMs = 10_000): Promise<string> {
@@ -299,42 +335,62 @@ export function fetchText(url: string, timeoutMs = 10_000): Promise<string> {
 }
 
 export async function scrapeRelay(server: Server): Promise<RelayMetrics> {
-  const text = await fetchText(`${server.url}/metrics`);
+  if (!server.metricsUrl) throw new Error(`the ${server.kind} has no metrics listener`);
+  const text = await fetchText(`${server.metricsUrl}/metrics`);
   const lateness: Histogram = [];
   const messages: Record<string, number> = {};
-  let heapUsedBytes = NaN;
-  let externalBytes = NaN;
-  let activeConnections = NaN;
-  let loopDelayP99Ms = NaN;
-  let loopDelayMaxMs = NaN;
+  const series = new Map<string, number>();
   for (const line of text.split('\n')) {
-    let m = /^entropy_frame_lateness_seconds_bucket\{le="([^"]+)"\} (\S+)/.exec(line);
-    if (m) {
-      lateness.push({ le: m[1] === '+Inf' ? Infinity : Number(m[1]), count: Number(m[2]) });
-      continue;
-    }
-    m = /^entropy_messages_total\{outcome="([^"]+)"\} (\S+)/.exec(line);
-    if (m) messages[m[1]!] = Number(m[2]);
-    m = /^entropy_nodejs_heap_size_used_bytes (\S+)/.exec(line);
-    if (m) heapUsedBytes = Number(m[1]);
-    m = /^entropy_nodejs_external_memory_bytes (\S+)/.exec(line);
-    if (m) externalBytes = Number(m[1]);
-    m = /^entropy_active_connections (\S+)/.exec(line);
-    if (m) activeConnections = Number(m[1]);
-    m = /^entropy_nodejs_eventloop_lag_p99_seconds (\S+)/.exec(line);
-    if (m) loopDelayP99Ms = Number(m[1]) * 1000;
-    m = /^entropy_nodejs_eventloop_lag_max_seconds (\S+)/.exec(line);
-    if (m) loopDelayMaxMs = Number(m[1]) * 1000;
+    const m = /^([a-zA-Z_:][\w:]*(?:\{[^}]*\})?) (\S+)/.exec(line);
+    if (m) series.set(m[1]!, Number(m[2]));
   }
+  for (const [key, value] of series) {
+    let m = /^entropy_frame_lateness_seconds_bucket\{le="([^"]+)"\}$/.exec(key);
+    if (m) lateness.push({ le: m[1] === '+Inf' ? Infinity : Number(m[1]), count: value });
+    m = /^entropy_messages_total\{outcome="([^"]+)"\}$/.exec(key);
+    if (m) messages[m[1]!] = value;
+  }
+  const get = (key: string) => series.get(key) ?? NaN;
   return {
     lateness,
-    heapUsedBytes,
-    externalBytes,
-    activeConnections,
+    heapUsedBytes: get('entropy_nodejs_heap_size_used_bytes'),
+    externalBytes: get('entropy_nodejs_external_memory_bytes'),
+    activeConnections: get('entropy_active_connections'),
     messages,
-    loopDelayP99Ms,
-    loopDelayMaxMs,
+    loopDelayP99Ms: get('entropy_nodejs_eventloop_lag_p99_seconds') * 1000,
+    loopDelayMaxMs: get('entropy_nodejs_eventloop_lag_max_seconds') * 1000,
+    series,
   };
+}
+
+/** Sum of the series named `name` (all label sets) in `b` minus the same in `a`. */
+export function counterDelta(a: RelayMetrics, b: RelayMetrics, name: string): number {
+  const sum = (m: RelayMetrics) => {
+    let total = 0;
+    for (const [key, value] of m.series) {
+      if (key === name || key.startsWith(`${name}{`)) total += value;
+    }
+    return total;
+  };
+  return sum(b) - sum(a);
+}
+
+/** Per label value of `label`: how much each series of `name` grew from `a` to `b` (> 0 only). */
+export function counterDeltaBy(
+  a: RelayMetrics,
+  b: RelayMetrics,
+  name: string,
+  label: string,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  const pattern = new RegExp(`^${name}\\{.*\\b${label}="([^"]*)"`);
+  for (const [key, value] of b.series) {
+    const m = pattern.exec(key);
+    if (!m) continue;
+    const grew = value - (a.series.get(key) ?? 0);
+    if (grew > 0) out[m[1]!] = (out[m[1]!] ?? 0) + grew;
+  }
+  return out;
 }
 
 /** Bucket counts observed between two scrapes (cumulative, as Prometheus keeps them). */
@@ -364,11 +420,13 @@ export function histogramQuantile(h: Histogram, q: number): number {
   return Infinity;
 }
 
-// --- The load generator --------------------------------------------------------------------
+// --- Forked helpers: the load generator and the attacker -------------------------------------
 
-type Args<C extends Command['cmd']> = Extract<Command, { cmd: C }>['args'];
+type Commands = { cmd: string; args: unknown };
+type Args<C extends Commands, K extends C['cmd']> = Extract<C, { cmd: K }>['args'];
 
-export class LoadGenerator {
+/** A bench script in its own process, driven by commands over the IPC channel. */
+export class BenchChild<C extends Commands> {
   private nextId = 1;
   private readonly calls = new Map<
     number,
@@ -377,7 +435,10 @@ export class LoadGenerator {
   private exited: string | undefined;
   readonly ready: Promise<void>;
 
-  private constructor(private readonly child: ChildProcess) {
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly name: string,
+  ) {
     let onReady!: () => void;
     this.ready = new Promise((resolve) => (onReady = resolve));
     child.on('message', (msg: Response) => {
@@ -386,10 +447,10 @@ export class LoadGenerator {
       if (!call) return;
       this.calls.delete(msg.id);
       if (msg.ok) call.resolve(msg.result);
-      else call.reject(new Error(`load generator: ${msg.error}`));
+      else call.reject(new Error(`${name}: ${msg.error}`));
     });
     child.on('exit', (code, signal) => {
-      this.exited = `load generator exited (${code ?? signal})`;
+      this.exited = `${name} exited (${code ?? signal})`;
       for (const call of this.calls.values()) call.reject(new Error(this.exited));
       this.calls.clear();
     });
@@ -399,32 +460,39 @@ export class LoadGenerator {
     return this.child.pid!;
   }
 
-  static async start(): Promise<LoadGenerator> {
+  /** Forks bench/<script> (under tsx, without the orchestrator's NODE_OPTIONS). */
+  static async fork<C extends Commands>(script: string, name: string): Promise<BenchChild<C>> {
     const env: NodeJS.ProcessEnv = { ...process.env };
     delete env.NODE_OPTIONS;
-    const child = fork(join(BENCH_DIR, 'load-generator.ts'), [], {
+    const child = fork(join(BENCH_DIR, script), [], {
       execArgv: ['--import', 'tsx'],
       env,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // Structured clone: results may hold Infinity (a message never delivered).
+      serialization: 'advanced',
     });
-    const lg = new LoadGenerator(child);
+    const forked = new BenchChild<C>(child, name);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      lg.ready,
+      forked.ready,
       new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error('load generator did not start in 20 s')), 20_000);
+        timer = setTimeout(() => reject(new Error(`${name} did not start in 20 s`)), 20_000);
       }),
     ]).finally(() => clearTimeout(timer));
-    return lg;
+    return forked;
   }
 
-  call<C extends Command['cmd']>(cmd: C, args: Args<C>, timeoutMs: number): Promise<unknown> {
+  call<K extends C['cmd']>(cmd: K, args: Args<C, K>, timeoutMs: number): Promise<unknown> {
+    return this.request(cmd, args, timeoutMs);
+  }
+
+  private request(cmd: string, args: unknown, timeoutMs: number): Promise<unknown> {
     if (this.exited) return Promise.reject(new Error(this.exited));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.calls.delete(id);
-        reject(new Error(`load generator: "${cmd}" timed out after ${timeoutMs} ms`));
+        reject(new Error(`${this.name}: "${cmd}" timed out after ${timeoutMs} ms`));
       }, timeoutMs);
       this.calls.set(id, {
         resolve: (v) => {
@@ -440,9 +508,10 @@ export class LoadGenerator {
     });
   }
 
+  /** Asks the child to close its sockets (every bench child has `close`), then ends it. */
   async stop(): Promise<void> {
     if (this.exited) return;
-    await this.call('close', {}, 8000).catch(() => undefined);
+    await this.request('close', {}, 8000).catch(() => undefined);
     await new Promise<void>((resolve) => {
       if (this.exited) return resolve();
       const timer = setTimeout(() => this.child.kill('SIGKILL'), 3000);
@@ -454,3 +523,14 @@ export class LoadGenerator {
     });
   }
 }
+
+export type LoadGenerator = BenchChild<Command>;
+export const LoadGenerator = {
+  start: (): Promise<LoadGenerator> =>
+    BenchChild.fork<Command>('load-generator.ts', 'load generator'),
+};
+
+export type Attacker = BenchChild<AttackCommand>;
+export const Attacker = {
+  start: (): Promise<Attacker> => BenchChild.fork<AttackCommand>('attacker.ts', 'attacker'),
+};
