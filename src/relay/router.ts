@@ -251,6 +251,12 @@ export class Router {
     void (entry.spilling ?? Promise.resolve()).then(() => this.drain(address));
   }
 
+  /** True when only the offline queue can reach `recipient` and a message for it needs a key
+   *  bundle (default mode, no session here). */
+  requiresBundle(recipient: string): boolean {
+    return this.limits.requireBundle && !this.local.has(recipient);
+  }
+
   /** Routes a message to `recipient`; `notify` receives the sender's delivery status. */
   async send(recipient: string, message: OutboundMessage, notify?: Notify): Promise<void> {
     const entry = this.local.get(recipient);
@@ -362,11 +368,15 @@ export class Router {
     await this.publish(address, { k: 'c', code: reason }).catch(() => 0);
   }
 
-  private refused(outcome: Exclude<EnqueueResult, 'queued'>, notify?: Notify): void {
-    const reason = REFUSALS[outcome];
+  /** Counts a message refused for one of the offline queue's reasons (found before routing). */
+  countRefused(outcome: Exclude<EnqueueResult, 'queued'>): void {
     this.metrics.messages.inc({ outcome: 'rejected' });
-    this.metrics.queueRefused.inc({ reason });
-    notify?.('rejected', reason);
+    this.metrics.queueRefused.inc({ reason: REFUSALS[outcome] });
+  }
+
+  private refused(outcome: Exclude<EnqueueResult, 'queued'>, notify?: Notify): void {
+    this.countRefused(outcome);
+    notify?.('rejected', REFUSALS[outcome]);
   }
 
   private pushTo(entry: LocalEntry, frame: LiveFrame, carried?: Carried): void {

@@ -98,23 +98,34 @@ async function admit(
   statusId: unknown,
   cost = 1,
 ): Promise<boolean> {
-  const { limiter } = c.deps.ctx;
   try {
-    limiter.takeLocal('msg_send', c.identity, cost);
+    c.deps.ctx.limiter.takeLocal('msg_send', c.identity, cost);
   } catch (err) {
     if (!(err instanceof RelayError)) throw err;
     c.session.sendJittered(statusFrame(statusId, to, 'rejected', 'rate_limited', err.retryAfterS));
     c.session.refuse(err);
     return false;
   }
+  return admitRecipient(c, to, statusId);
+}
+
+/** Takes the recipient's token; false (sender told: rate_limited or invalid_recipient) when
+ *  refused. A recipient only the offline queue can reach must have a key bundle. */
+async function admitRecipient(
+  c: RelayFrameContext,
+  to: string,
+  statusId: unknown,
+): Promise<boolean> {
+  const { router } = c.deps;
   try {
-    await limiter.takeIdentity(to, 'msg_receive', { failClosed: false });
+    await c.deps.ctx.limiter.takeRecipient(to, router.requiresBundle(to));
+    return true;
   } catch (err) {
     if (!(err instanceof RelayError)) throw err;
-    c.session.sendJittered(statusFrame(statusId, to, 'rejected', 'rate_limited', err.retryAfterS));
+    if (err.code === 'invalid_recipient') router.countRefused('no_recipient');
+    c.session.sendJittered(statusFrame(statusId, to, 'rejected', err.code, err.retryAfterS));
     return false;
   }
-  return true;
 }
 
 /** Routes one message and reports its fate to the sender as delivery_status. */
@@ -248,15 +259,7 @@ async function multicast(c: RelayFrameContext, json: Json): Promise<void> {
   }
   for (const { to, frame } of parsed) {
     const messageId = newMessageId();
-    try {
-      await c.deps.ctx.limiter.takeIdentity(to, 'msg_receive', { failClosed: false });
-    } catch (err) {
-      if (!(err instanceof RelayError)) throw err;
-      c.session.sendJittered(
-        statusFrame(statusId ?? messageId, to, 'rejected', 'rate_limited', err.retryAfterS),
-      );
-      continue;
-    }
+    if (!(await admitRecipient(c, to, statusId ?? messageId))) continue;
     await route(c, to, statusId, { kind: 'json', value: { ...frame, id: messageId } }, messageId);
   }
 }
