@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import type { RelayContext } from '../context.js';
 import { RelayError } from '../errors.js';
+import { MAX_JSON_DEPTH, parseJsonObject } from '../json-input.js';
 import { padBinary, padJson } from '../normalize/padding.js';
 import type { Outbox, TrafficShaper } from '../normalize/traffic-shaper.js';
 import type { AuthService } from '../relay/auth-service.js';
@@ -203,19 +204,12 @@ export class Session implements Endpoint {
       this.outbox.noteInboundReal();
       return handleRelayFrame(this.relayContext(), { binary: data });
     }
-    let frame: Json;
-    try {
-      frame = JSON.parse(data.toString('utf8')) as Json;
-    } catch {
-      return this.sendError('invalid_message', 'Frames must be JSON objects with a string type');
-    }
-    if (
-      typeof frame !== 'object' ||
-      frame === null ||
-      Array.isArray(frame) ||
-      typeof frame.type !== 'string'
-    ) {
-      return this.sendError('invalid_message', 'Frames must be JSON objects with a string type');
+    const frame = parseJsonObject(data.toString('utf8'));
+    if (frame === null || typeof frame.type !== 'string') {
+      return this.sendError(
+        'invalid_message',
+        `Frames must be JSON objects with a string type, nested at most ${MAX_JSON_DEPTH} deep`,
+      );
     }
     const type = frame.type;
     if (!DUMMY_TYPES.has(type)) this.outbox.noteInboundReal();
