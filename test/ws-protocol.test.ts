@@ -416,6 +416,14 @@ describe('WebSocket: rate limits', () => {
       const limited = await peer.next((r) => r.json?.code === 'rate_limited');
       assert.ok(limited.json.retry_after >= 1);
       assert.equal((await peer.closed).code, 1008);
+      // Every refusal says when to come back; the one the socket closes on, the jail's end (the
+      // closing frame used to carry no retry_after).
+      const refusals = peer.received.filter((r) => r.json?.type === 'error').map((r) => r.json);
+      assert.ok(
+        refusals.every((e) => e.code === 'rate_limited' && e.retry_after >= 1),
+        JSON.stringify(refusals),
+      );
+      assert.ok(refusals.at(-1).retry_after > 50, JSON.stringify(refusals.at(-1)));
     } finally {
       await t.close();
     }

@@ -243,13 +243,8 @@ export class Session implements Endpoint {
       err.code === 'rate_limited' &&
       (err.retryAfterS ?? 0) >= this.deps.ctx.config.jailSeconds - 1
     ) {
-      this.sendError(
-        'rate_limited',
-        'Too many frames: this connection is ignored for a while',
-        err.retryAfterS,
-      );
-      this.fail('rate_limited', 'Jailed', CLOSE_POLICY);
-      return;
+      const message = 'Too many frames: this connection is ignored for a while';
+      return this.fail('rate_limited', message, CLOSE_POLICY, err.retryAfterS);
     }
     this.sendError(err.code, err.message, err.retryAfterS);
   }
