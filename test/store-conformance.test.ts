@@ -271,7 +271,7 @@ function conformance(
         }
         await store.putBundle(h, 'b', [], MINUTE);
         // The refusals took nothing: the whole capacity is there, then the bucket refuses.
-        const takes = [];
+        const takes: Array<Awaited<ReturnType<Store['takeRecipientTokens']>>> = [];
         for (let i = 0; i < 3; i++) takes.push(await store.takeRecipientTokens(h, key, spec));
         assert.deepEqual(
           takes.map((t) => (t === 'no_recipient' ? t : t.allowed)),
