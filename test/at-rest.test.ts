@@ -9,42 +9,11 @@ import { generateIdentity } from '../src/client/identity.js';
 import { RelayClient } from '../src/client/rest-client.js';
 import { RelaySession } from '../src/client/ws-client.js';
 import { quietRedisStore } from './helpers/backends.js';
+import { dumpRedis } from './helpers/redis-keys.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { startTestRelay, type TestRelay } from './helpers/relay.js';
 
 const LIMITS = { powLimit: 1000, limitGlobal: 1000, limitKeysUpload: 100 };
-
-/** Every key of the Redis on `port` with its value rendered as text. */
-async function dumpRedis(port: number): Promise<Map<string, string>> {
-  const redis = new Redis({ port, host: '127.0.0.1' });
-  try {
-    const dump = new Map<string, string>();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'COUNT', 1000);
-      cursor = next;
-      for (const key of keys) {
-        const type = await redis.type(key);
-        const value =
-          type === 'string'
-            ? await redis.get(key)
-            : type === 'hash'
-              ? JSON.stringify(await redis.hgetall(key))
-              : type === 'list'
-                ? JSON.stringify(await redis.lrange(key, 0, -1))
-                : type === 'zset'
-                  ? JSON.stringify(await redis.zrange(key, 0, -1, 'WITHSCORES'))
-                  : type === 'set'
-                    ? JSON.stringify(await redis.smembers(key))
-                    : `<${type}>`;
-        dump.set(key, value ?? '');
-      }
-    } while (cursor !== '0');
-    return dump;
-  } finally {
-    redis.disconnect();
-  }
-}
 
 describe('at rest: what Redis holds and sees', () => {
   let redis: TestRedisServer;

@@ -13,12 +13,15 @@ import { MemoryStore } from '../src/store/memory/memory-store.js';
 import { parseMemoryInfo, type MemoryInfo } from '../src/store/redis/memory-watch.js';
 import { RedisStore } from '../src/store/redis/redis-store.js';
 import type { EnqueueResult, QueueLimits } from '../src/store/store.js';
+import { redisKeysContaining } from './helpers/redis-keys.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { startTestRelay, type TestRelay } from './helpers/relay.js';
 import { authedPeer, withBundle } from './helpers/ws.js';
 
 const hash = (): string => randomBytes(32).toString('hex');
 const MINUTE = 60_000;
+const memoryOf = async (redis: Redis): Promise<MemoryInfo> =>
+  parseMemoryInfo(await redis.info('memory'));
 
 async function waitUntil(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
   const deadline = Date.now() + 10_000;
@@ -100,7 +103,7 @@ describe('Redis maxmemory with noeviction', () => {
     await store.ready();
     return store;
   };
-  const memory = async (): Promise<MemoryInfo> => parseMemoryInfo(await inspector.info('memory'));
+  const memory = (): Promise<MemoryInfo> => memoryOf(inspector);
   const limits: QueueLimits = {
     maxCount: 100_000,
     maxBytes: 100 * 1024 * 1024,
@@ -216,5 +219,49 @@ describe('what the sender hears', () => {
       'storage_full:1',
     ]);
     await a.peer.close();
+  });
+});
+
+describe('relays to hashes nobody registered (the attack)', () => {
+  let redis: TestRedisServer;
+  let inspector: Redis;
+  let t: TestRelay;
+  before(async () => {
+    redis = await startRedisServer();
+    inspector = new Redis(redis.url);
+    t = await startTestRelay({ redisUrl: redis.url, jitterMs: [0, 2] });
+  });
+  after(async () => {
+    await t.close();
+    inspector.disconnect();
+    await redis.stop();
+  });
+
+  it('200 envelopes of 256 KiB to 5 unregistered hashes: all rejected, nothing stored', async () => {
+    const usedMemory = async () => (await memoryOf(inspector)).used;
+    const targets = Array.from({ length: 5 }, hash);
+    const envelope = 'e'.repeat(256 * 1024);
+    const a = await authedPeer(t.relay, generateIdentity());
+    const before = await usedMemory();
+
+    const statuses = new Map<string, { status: string; reason?: string }>();
+    const all = a.peer.next((r) => {
+      if (r.json?.type === 'delivery_status') statuses.set(r.json.id, r.json);
+      return statuses.size === 200;
+    }, 60_000);
+    for (let i = 0; i < 200; i++)
+      a.peer.send({ type: 'relay', to: targets[i % 5], envelope, id: `m${i}` });
+    await all;
+    await a.peer.close();
+
+    assert.deepEqual(
+      new Set([...statuses.values()].map((s) => `${s.status}:${s.reason}`)),
+      new Set(['rejected:invalid_recipient']),
+    );
+    for (const target of targets)
+      assert.deepEqual(await redisKeysContaining(redis.port, target), [], `keys of ${target}`);
+    // 200 × 256 KiB = 50 MiB had they been kept; allocator noise is far below 1 MiB.
+    const grown = (await usedMemory()) - before;
+    assert.ok(grown < 1024 * 1024, `used_memory grew by ${grown} bytes`);
   });
 });

@@ -97,6 +97,13 @@ const REFUSALS: Array<[string, string, number, string, [string, string]?]> = [
     'bad_request',
   ],
   ['upgrade on another path', upgrade({}, 'GET /health HTTP/1.1'), 404, 'not_found'],
+  [
+    'CONNECT (Node would drop it without a word)',
+    'CONNECT localhost:443 HTTP/1.1\r\nHost: localhost\r\n\r\n',
+    405,
+    'method_not_allowed',
+    ['allow', 'GET, POST, OPTIONS'],
+  ],
 ];
 
 for (const tls of [true, false]) {

@@ -335,6 +335,32 @@ describe('bad input (memory store): exact status/code, nothing changed', () => {
     await unchanged();
   });
 
+  it('upload: a body nested more than 64 deep is invalid_json, even with a valid PoW', async () => {
+    const me = generateIdentity();
+    // An extra field of signedPreKey, nested `depth` deep in all (the body is level 1).
+    const good = buildBundle(me);
+    const nested = (depth: number) =>
+      JSON.stringify({
+        ...good,
+        signedPreKey: { ...(good.signedPreKey as object), x: 'DEEP' },
+      }).replace('"DEEP"', '['.repeat(depth - 2) + ']'.repeat(depth - 2));
+    // 64 deep is read (the signature does not cover x); JSON.stringify of 10,000 deep, to check
+    // the bundle signature, used to overflow the stack: a 500.
+    await rejectsWith(
+      upload(nested(64), await solveFor(me.identityHash)),
+      403,
+      'invalid_signature',
+    );
+    for (const depth of [65, 10_000])
+      await rejectsWith(
+        upload(nested(depth), await solveFor(me.identityHash)),
+        400,
+        'invalid_json',
+      );
+    assert.equal(await t.relay.store.prekeyCount(me.identityHash), null);
+    await unchanged();
+  });
+
   it('upload: wrong-case hash is normalised, oversized body is 413', async () => {
     const me = generateIdentity();
     const body = {

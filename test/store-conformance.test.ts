@@ -256,6 +256,30 @@ function conformance(
         );
       });
 
+      it('takeRecipientTokens: no_recipient and nothing written without a bundle', async () => {
+        const h = hash();
+        const key = identityBucketKey(h, 'msg_receive');
+        const spec = { capacity: 2, windowMs: MINUTE };
+        for (let i = 0; i < 3; i++)
+          assert.equal(await store.takeRecipientTokens(h, key, spec), 'no_recipient');
+        if (backend.keys) {
+          const keys = [...(await backend.keys()).keys()];
+          assert.deepEqual(
+            keys.filter((k) => k.includes(h)),
+            [],
+          );
+        }
+        await store.putBundle(h, 'b', [], MINUTE);
+        // The refusals took nothing: the whole capacity is there, then the bucket refuses.
+        const takes: Array<Awaited<ReturnType<Store['takeRecipientTokens']>>> = [];
+        for (let i = 0; i < 3; i++) takes.push(await store.takeRecipientTokens(h, key, spec));
+        assert.deepEqual(
+          takes.map((t) => (t === 'no_recipient' ? t : t.allowed)),
+          [true, true, false],
+        );
+        assert.equal((await store.takeTokens(key, spec)).allowed, false, 'the same bucket');
+      });
+
       it('never jails a bucket without spec.jail', async () => {
         const key = bucket();
         const spec = { capacity: 1, windowMs: MINUTE };

@@ -353,6 +353,19 @@ describe('WebSocket: relaying and bad input', () => {
     for (const type of ['queued_message', 'delivery_status', 'msg', 'error', 'auth_success']) {
       await expectError({ type, to: nobody.identityHash, id: 'x' }, 'invalid_message');
     }
+    // Nested more than 64 deep: refused before any handler (String() and JSON.stringify of
+    // 10,000 levels overflowed the stack, and the frame went unanswered).
+    const deep = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
+    for (const frame of [
+      `{"type":"relay","to":${deep(10_000)},"envelope":"e"}`,
+      `{"type":"chat","to":"${nobody.identityHash}","body":${deep(10_000)}}`,
+      `{"type":"chat","to":"${nobody.identityHash}","body":${deep(64)}}`,
+    ])
+      await expectError(frame, 'invalid_message', /nested at most 64 deep/);
+    await expectStatus(
+      `{"type":"chat","to":"${nobody.identityHash}","body":${deep(63)}}`,
+      'invalid_recipient',
+    );
     await expectError({ type: 'ack', ids: 'nope' }, 'invalid_message');
     await expectError({ type: 'subscribe_alias', payload: { alias: 'a' } }, 'invalid_message');
     assert.deepEqual(await t.relay.store.queued(nobody.identityHash), []);
@@ -403,6 +416,14 @@ describe('WebSocket: rate limits', () => {
       const limited = await peer.next((r) => r.json?.code === 'rate_limited');
       assert.ok(limited.json.retry_after >= 1);
       assert.equal((await peer.closed).code, 1008);
+      // Every refusal says when to come back; the one the socket closes on, the jail's end (the
+      // closing frame used to carry no retry_after).
+      const refusals = peer.received.filter((r) => r.json?.type === 'error').map((r) => r.json);
+      assert.ok(
+        refusals.every((e) => e.code === 'rate_limited' && e.retry_after >= 1),
+        JSON.stringify(refusals),
+      );
+      assert.ok(refusals.at(-1).retry_after > 50, JSON.stringify(refusals.at(-1)));
     } finally {
       await t.close();
     }

@@ -1,6 +1,7 @@
 // The HTTP layer: one Fastify instance on the relay's server. Everything a client can receive
 // from it — routes, 404s, 413s, 429s, framework and parser errors — leaves padded (§6).
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -13,9 +14,11 @@ import { padJson, padJsonText } from '../normalize/padding.js';
 import type { RelayContext } from '../context.js';
 import { registerCors, registerSecurityHeaders, securityHeaders } from './headers.js';
 import { registerHostCheck } from './host-header.js';
-import { clientErrorHandler } from './raw-reply.js';
+import { clientErrorHandler, replyAndDestroy } from './raw-reply.js';
 import { registerRateLimits } from './rate-limit-hook.js';
 import { registerOpsRoutes } from './routes/ops.js';
+
+const CONNECT_REFUSED = new RelayError(405, 'method_not_allowed', 'CONNECT is not supported');
 
 export interface ErrorBody {
   error: string;
@@ -61,6 +64,10 @@ export function buildHttpApp(
       server.on('request', handler);
       // An unknown Expect would get Node's own empty 417: serve the request as if it were absent.
       server.on('checkExpectation', handler);
+      // Without a listener Node drops a CONNECT without a word: refuse it like any other method.
+      server.on('connect', (_req: IncomingMessage, socket: Duplex) =>
+        replyAndDestroy(socket, CONNECT_REFUSED, config.tls, { Allow: 'GET, POST, OPTIONS' }),
+      );
       return server;
     },
     loggerInstance: logger as FastifyBaseLogger,

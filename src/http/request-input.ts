@@ -1,20 +1,19 @@
 // Reading request input: JSON bodies, PoW headers and comma-list query parameters.
 import type { FastifyRequest } from 'fastify';
 import { badRequest } from '../errors.js';
+import { MAX_JSON_DEPTH, parseJsonObject } from '../json-input.js';
 import type { PowProof } from '../pow/pow-service.js';
 
 /** Step 1 of every JSON write: the body must be a JSON object (400 `invalid_json`). */
 export function jsonObjectBody(request: FastifyRequest): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(typeof request.body === 'string' ? request.body : '');
-  } catch {
-    throw badRequest('invalid_json', 'Body must be a JSON object');
+  const body = parseJsonObject(typeof request.body === 'string' ? request.body : '');
+  if (body === null) {
+    throw badRequest(
+      'invalid_json',
+      `Body must be a JSON object nested at most ${MAX_JSON_DEPTH} deep`,
+    );
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw badRequest('invalid_json', 'Body must be a JSON object');
-  }
-  return value as Record<string, unknown>;
+  return body;
 }
 
 export function powProof(request: FastifyRequest): PowProof {

@@ -9,7 +9,7 @@
 //   activity next to a recipient's.
 // Jailed store keys are also cached here so a flood from a jailed source never reaches the store.
 import type { Config } from '../config.js';
-import { StoreUnavailableError, rateLimited } from '../errors.js';
+import { RelayError, StoreUnavailableError, rateLimited } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Logger } from '../log.js';
 import type { ServerSecret } from '../secret.js';
@@ -19,6 +19,7 @@ import {
   type BucketSpec,
   type IdentityBucket,
   type Store,
+  type TakeResult,
 } from '../store/store.js';
 import {
   bucketTtlMs,
@@ -98,6 +99,8 @@ export interface LimitOptions {
   cost?: number;
 }
 
+type Take = (key: string, spec: BucketSpec, cost: number) => Promise<TakeResult>;
+
 export class RateLimiter {
   private readonly specs: BucketSpecs;
   private readonly jailCache = new Map<string, number>();
@@ -130,6 +133,28 @@ export class RateLimiter {
   ): Promise<void> {
     const key = () => identityBucketKey(identityHash, bucket);
     return this.take(key, this.specs.identity[bucket], `identity_${bucket}`, options);
+  }
+
+  /**
+   * Takes a token from the recipient's `msg_receive` bucket (reads fail open). With
+   * `requireBundle` (a recipient only its offline queue can reach, in default mode) an identity
+   * with no key bundle is refused `invalid_recipient` and no bucket is created for it, so relays
+   * to hashes nobody registered leave nothing in the store.
+   */
+  takeRecipient(identityHash: string, requireBundle: boolean): Promise<void> {
+    const key = () => identityBucketKey(identityHash, 'msg_receive');
+    const take = requireBundle
+      ? async (key: string, spec: BucketSpec, cost: number) => {
+          const result = await this.store.takeRecipientTokens(identityHash, key, spec, cost);
+          if (result === 'no_recipient')
+            throw new RelayError(404, 'invalid_recipient', 'The recipient has no key bundle');
+          return result;
+        }
+      : undefined;
+    return this.take(key, this.specs.identity.msg_receive, 'identity_msg_receive', {
+      failClosed: false,
+      take,
+    });
   }
 
   /**
@@ -178,7 +203,7 @@ export class RateLimiter {
     keyOf: () => string,
     spec: BucketSpec,
     bucket: string,
-    options: LimitOptions,
+    options: LimitOptions & { take?: Take },
   ): Promise<void> {
     const now = this.now();
     let key: string;
@@ -194,7 +219,8 @@ export class RateLimiter {
         }
         this.jailCache.delete(key);
       }
-      result = await this.store.takeTokens(key, spec, options.cost ?? 1);
+      const take = options.take ?? ((k, s, cost) => this.store.takeTokens(k, s, cost));
+      result = await take(key, spec, options.cost ?? 1);
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err;
       this.metrics.storeErrors.inc();

@@ -184,10 +184,20 @@ export class OfflineQueue {
     return this.store.removeQueued(address, ids);
   }
 
-  private refused(outcome: Exclude<EnqueueResult, 'queued'>, notify?: Notify): void {
-    const reason = REFUSALS[outcome];
+  /** True when only the queue can reach `recipient` (no session here) and a message for it
+   *  needs a key bundle (default mode). */
+  requiresBundle(recipient: string): boolean {
+    return this.limits.requireBundle && !this.registry.has(recipient);
+  }
+
+  /** Counts a message refused for one of the queue's reasons (also when found before routing). */
+  countRefused(outcome: Exclude<EnqueueResult, 'queued'>): void {
     this.metrics.messages.inc({ outcome: 'rejected' });
-    this.metrics.queueRefused.inc({ reason });
-    notify?.('rejected', reason);
+    this.metrics.queueRefused.inc({ reason: REFUSALS[outcome] });
+  }
+
+  private refused(outcome: Exclude<EnqueueResult, 'queued'>, notify?: Notify): void {
+    this.countRefused(outcome);
+    notify?.('rejected', REFUSALS[outcome]);
   }
 }

@@ -136,13 +136,7 @@ export class RelayService {
     this.limiter.takeLocal('msg_send', sender.identity, parsed.length);
     for (const { to, body, msgType } of parsed) {
       const id = newMessageId();
-      try {
-        await this.limiter.takeIdentity(to, 'msg_receive', { failClosed: false });
-      } catch (err) {
-        const { retryAfterS } = asRelayError(err);
-        sender.sendStatus(statusFrame(clientId ?? id, to, 'rejected', 'rate_limited', retryAfterS));
-        continue;
-      }
+      if (!(await this.admitRecipient(sender, to, clientId ?? id))) continue;
       await this.route(sender, to, clientId, id, sealedDelivery(id, body, msgType));
     }
   }
@@ -203,21 +197,33 @@ export class RelayService {
    * a jailed socket is closed).
    */
   private async admit(sender: SenderSession, to: string, statusId: unknown): Promise<boolean> {
-    const reject = (err: unknown) => {
-      const { retryAfterS } = asRelayError(err);
-      sender.sendStatus(statusFrame(statusId, to, 'rejected', 'rate_limited', retryAfterS));
-    };
     try {
       this.limiter.takeLocal('msg_send', sender.identity);
     } catch (err) {
-      reject(err);
+      const { retryAfterS } = asRelayError(err);
+      sender.sendStatus(statusFrame(statusId, to, 'rejected', 'rate_limited', retryAfterS));
       throw err;
     }
+    return this.admitRecipient(sender, to, statusId);
+  }
+
+  /**
+   * Takes the recipient's token; false (the sender told: rate_limited, or invalid_recipient for
+   * a recipient only the offline queue can reach that has no key bundle) when refused.
+   */
+  private async admitRecipient(
+    sender: SenderSession,
+    to: string,
+    statusId: unknown,
+  ): Promise<boolean> {
     try {
-      await this.limiter.takeIdentity(to, 'msg_receive', { failClosed: false });
+      await this.limiter.takeRecipient(to, this.router.requiresBundle(to));
       return true;
     } catch (err) {
-      reject(err);
+      const { code, retryAfterS } = asRelayError(err);
+      const reason = code === 'invalid_recipient' ? 'invalid_recipient' : 'rate_limited';
+      if (reason === 'invalid_recipient') this.router.countNoRecipient();
+      sender.sendStatus(statusFrame(statusId, to, 'rejected', reason, retryAfterS));
       return false;
     }
   }

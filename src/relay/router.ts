@@ -128,6 +128,17 @@ export class Router {
     this.queue.resume(address, endpoint);
   }
 
+  /** True when only the offline queue can reach `recipient` and a message for it needs a key
+   *  bundle (default mode, no session here). */
+  requiresBundle(recipient: string): boolean {
+    return this.queue.requiresBundle(recipient);
+  }
+
+  /** Counts a message refused because its recipient has no bundle (found before routing). */
+  countNoRecipient(): void {
+    this.queue.countRefused('no_recipient');
+  }
+
   /** Routes a message to `recipient`; `notify` receives the sender's delivery status. */
   async send(recipient: string, message: OutboundMessage, notify?: Notify): Promise<void> {
     const { id, delivery } = message;

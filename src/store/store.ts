@@ -86,6 +86,14 @@ export interface Store {
 
   /** Takes `cost` tokens from bucket `key` (identity buckets contain `{H}`). */
   takeTokens(key: string, spec: BucketSpec, cost?: number): Promise<TakeResult>;
+  /** takeTokens on a recipient's bucket, only if the recipient has a key bundle (checked
+   *  atomically with the take): otherwise `no_recipient`, and nothing is written. */
+  takeRecipientTokens(
+    identityHash: string,
+    key: string,
+    spec: BucketSpec,
+    cost?: number,
+  ): Promise<TakeResult | 'no_recipient'>;
 
   /** Stores a bundle, replacing the identity part and the whole one-time prekey set.
    *  Records first-seen time (if absent) and adds the identity to the random pool.

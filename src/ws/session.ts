@@ -7,6 +7,7 @@ import type { WebSocket } from 'ws';
 import type { Config } from '../config.js';
 import { RelayError, asRelayError, type ErrorCode } from '../errors.js';
 import type { Json } from '../json.js';
+import { MAX_JSON_DEPTH, parseJsonObject } from '../json-input.js';
 import type { IpBlinder, Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { padBinary, padJson } from '../normalize/padding.js';
@@ -168,8 +169,7 @@ export class Session implements SenderSession {
       return this.sendControl(errorFrame(error));
     }
     const message = 'Too many frames: this connection is ignored for a while';
-    this.sendControl(errorFrame(new RelayError(429, 'rate_limited', message, error.retryAfterS)));
-    this.fail('rate_limited', 'Jailed');
+    this.fail('rate_limited', message, error.retryAfterS);
   }
 
   /** The peer stopped reading: its backlog stayed over the cap for the grace period. */
@@ -290,19 +290,10 @@ export class Session implements SenderSession {
 
 /** A text frame as a JSON object with a string `type`; `invalid_message` otherwise. */
 function parseFrame(data: Buffer): Json {
-  let frame: unknown;
-  try {
-    frame = JSON.parse(data.toString('utf8'));
-  } catch {
-    frame = undefined;
+  const frame = parseJsonObject(data.toString('utf8'));
+  if (frame === null || typeof frame.type !== 'string') {
+    const message = `Frames must be JSON objects with a string type, nested at most ${MAX_JSON_DEPTH} deep`;
+    throw new RelayError(400, 'invalid_message', message);
   }
-  if (
-    typeof frame !== 'object' ||
-    frame === null ||
-    Array.isArray(frame) ||
-    typeof (frame as Json).type !== 'string'
-  ) {
-    throw new RelayError(400, 'invalid_message', 'Frames must be JSON objects with a string type');
-  }
-  return frame as Json;
+  return frame;
 }

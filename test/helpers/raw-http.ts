@@ -26,9 +26,9 @@ function track(socket: Socket): RawClient {
 }
 
 /** A TCP connection to the relay's port that has sent nothing (not even a TLS ClientHello). */
-export function openTcp(relay: Relay): Promise<RawClient> {
+export function openTcp(relay: Relay, localAddress?: string): Promise<RawClient> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect({ port: relay.port, host: '127.0.0.1' }, () =>
+    const socket = netConnect({ port: relay.port, host: '127.0.0.1', localAddress }, () =>
       resolve(track(socket)),
     );
     socket.once('error', reject);
@@ -36,13 +36,12 @@ export function openTcp(relay: Relay): Promise<RawClient> {
 }
 
 /** A connection that is ready for HTTP: TLS completed when the relay serves TLS. */
-export function openHttp(relay: Relay): Promise<RawClient> {
-  if (!relay.tls) return openTcp(relay);
+export function openHttp(relay: Relay, localAddress?: string): Promise<RawClient> {
+  if (!relay.tls) return openTcp(relay, localAddress);
   return new Promise((resolve, reject) => {
     const socket = tlsConnect(
       {
-        port: relay.port,
-        host: '127.0.0.1',
+        socket: netConnect({ port: relay.port, host: '127.0.0.1', localAddress }),
         ca: relay.tls!.cert,
         servername: 'localhost',
       },
@@ -53,8 +52,12 @@ export function openHttp(relay: Relay): Promise<RawClient> {
 }
 
 /** Sends `data` on a fresh HTTP connection and returns what the server sent before closing. */
-export async function exchange(relay: Relay, data: string): Promise<Buffer> {
-  const client = await openHttp(relay);
+export async function exchange(
+  relay: Relay,
+  data: string | Buffer,
+  localAddress?: string,
+): Promise<Buffer> {
+  const client = await openHttp(relay, localAddress);
   client.socket.write(data);
   return client.closed;
 }
@@ -65,7 +68,10 @@ export interface RawResponse {
   body: Buffer;
 }
 
+/** The final response in `raw` (interim 1xx answers, such as 100 Continue, are skipped). */
 export function parseResponse(raw: Buffer): RawResponse {
+  while (/^HTTP\/1\.[01] 1(?!01)\d\d /.test(raw.subarray(0, 16).toString('latin1')))
+    raw = raw.subarray(raw.indexOf('\r\n\r\n') + 4);
   const split = raw.indexOf('\r\n\r\n');
   assert.ok(split > 0, `not an HTTP response: ${JSON.stringify(raw.toString('latin1'))}`);
   const [statusLine, ...lines] = raw.subarray(0, split).toString('latin1').split('\r\n');
@@ -83,6 +89,14 @@ export function assertPaddedError(res: RawResponse, status: number, tls: boolean
   assert.ok(res.body.length > 0 && res.body.length % PADDED_SIZE === 0, `${res.body.length} B`);
   assert.equal(Number(res.headers['content-length']), res.body.length);
   assert.match(res.headers['content-type'] ?? '', /^application\/json/);
+  assertSecurityHeaders(res, tls);
+  const json = JSON.parse(res.body.toString('utf8'));
+  assert.equal(typeof json.error, 'string');
+  return json.code;
+}
+
+/** The headers every response carries (PROTOCOL.md §2), and none that names the server. */
+export function assertSecurityHeaders(res: RawResponse, tls: boolean): void {
   assert.equal(res.headers['x-content-type-options'], 'nosniff');
   assert.equal(
     res.headers['content-security-policy'],
@@ -94,9 +108,6 @@ export function assertPaddedError(res: RawResponse, status: number, tls: boolean
   else assert.equal(res.headers['strict-transport-security'], undefined);
   assert.equal(res.headers['server'], undefined);
   assert.equal(res.headers['x-powered-by'], undefined);
-  const json = JSON.parse(res.body.toString('utf8'));
-  assert.equal(typeof json.error, 'string');
-  return json.code;
 }
 
 /** The rows of /proc/net/tcp and /proc/net/tcp6 (Linux): local port, state, inode. */

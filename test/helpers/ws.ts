@@ -11,21 +11,35 @@ type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 export interface Received {
   json?: Json;
   binary?: Buffer;
+  /** A text frame that is not JSON (never sent by the relay: tests check for it). */
+  text?: string;
   /** Wire length of the frame's payload. */
   length: number;
+}
+
+function parseText(data: Buffer): Received {
+  const text = data.toString('utf8');
+  try {
+    return { json: JSON.parse(text), length: data.length };
+  } catch {
+    return { text, length: data.length };
+  }
 }
 
 export class RawPeer {
   readonly received: Received[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
-  private waiters: Array<{ match: (r: Received) => boolean; resolve: (r: Received) => void }> = [];
+  private waiters: Array<{
+    match: (r: Received) => boolean;
+    resolve: (r: Received) => void;
+    reject: (err: Error) => void;
+  }> = [];
   private cursor = 0;
+  private closeCode: number | undefined;
 
   constructor(readonly ws: WebSocket) {
     ws.on('message', (data: Buffer, isBinary) => {
-      const r: Received = isBinary
-        ? { binary: data, length: data.length }
-        : { json: JSON.parse(data.toString('utf8')), length: data.length };
+      const r: Received = isBinary ? { binary: data, length: data.length } : parseText(data);
       this.received.push(r);
       this.waiters = this.waiters.filter((w) => {
         if (!w.match(r)) return true;
@@ -34,7 +48,12 @@ export class RawPeer {
       });
     });
     this.closed = new Promise((resolve) =>
-      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+      ws.on('close', (code, reason) => {
+        this.closeCode = code;
+        resolve({ code, reason: reason.toString() });
+        // No frame comes after the close: whoever still waits for one fails now.
+        for (const w of this.waiters.splice(0)) w.reject(new Error(`closed (${code}) first`));
+      }),
     );
   }
 
@@ -69,6 +88,8 @@ export class RawPeer {
       const r = this.received[this.cursor++]!;
       if (match(r)) return Promise.resolve(r);
     }
+    if (this.closeCode !== undefined)
+      return Promise.reject(new Error(`closed (${this.closeCode}) first`));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('timed out waiting for a frame')), timeoutMs);
       this.waiters.push({
@@ -77,6 +98,10 @@ export class RawPeer {
           clearTimeout(timer);
           this.cursor = this.received.length;
           resolve(r);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
         },
       });
     });

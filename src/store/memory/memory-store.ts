@@ -131,6 +131,17 @@ export class MemoryStore implements Store {
     return result;
   }
 
+  async takeRecipientTokens(
+    identityHash: string,
+    key: string,
+    spec: BucketSpec,
+    cost = 1,
+  ): Promise<TakeResult | 'no_recipient'> {
+    this.check();
+    if (!this.bundles.get(identityHash)) return 'no_recipient';
+    return this.takeTokens(key, spec, cost);
+  }
+
   async putBundle(
     identityHash: string,
     bundle: string,

@@ -62,6 +62,23 @@ const ms = (value: number): number => Math.max(1, Math.ceil(value));
 const outOfMemory = (err: unknown): boolean =>
   err instanceof ReplyError && (err as Error).message.startsWith('OOM');
 
+/** ARGV of the token-bucket scripts (takeTokens-1.lua). */
+const bucketArgs = (spec: BucketSpec, cost: number): number[] => [
+  spec.capacity,
+  spec.windowMs,
+  cost,
+  spec.jail?.strikes ?? 0,
+  spec.jail?.jailMs ?? 0,
+  ms(bucketTtlMs(spec)),
+];
+
+const takeResult = ([allowed, retryAfterMs, jailed, jailedUntil]: number[]): TakeResult => ({
+  allowed: allowed === 1,
+  retryAfterMs: retryAfterMs ?? 0,
+  jailed: jailed === 1,
+  jailedUntil: jailedUntil ?? 0,
+});
+
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
   private readonly client: RedisClient;
@@ -272,25 +289,25 @@ export class RedisStore implements Store {
   }
 
   async takeTokens(key: string, spec: BucketSpec, cost = 1): Promise<TakeResult> {
+    return this.run(async () =>
+      takeResult(await this.script<number[]>('takeTokens', [key], bucketArgs(spec, cost))),
+    );
+  }
+
+  async takeRecipientTokens(
+    identityHash: string,
+    key: string,
+    spec: BucketSpec,
+    cost = 1,
+  ): Promise<TakeResult | 'no_recipient'> {
     return this.run(async () => {
-      const [allowed, retryAfterMs, jailed, jailedUntil] = await this.script<number[]>(
-        'takeTokens',
-        [key],
-        [
-          spec.capacity,
-          spec.windowMs,
-          cost,
-          spec.jail?.strikes ?? 0,
-          spec.jail?.jailMs ?? 0,
-          ms(bucketTtlMs(spec)),
-        ],
+      const keys = [key, identityKeys(identityHash).bundle];
+      const reply = await this.script<number[] | 'no_recipient'>(
+        'takeRecipientTokens',
+        keys,
+        bucketArgs(spec, cost),
       );
-      return {
-        allowed: allowed === 1,
-        retryAfterMs: retryAfterMs ?? 0,
-        jailed: jailed === 1,
-        jailedUntil: jailedUntil ?? 0,
-      };
+      return reply === 'no_recipient' ? reply : takeResult(reply);
     });
   }
 

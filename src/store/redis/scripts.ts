@@ -8,6 +8,7 @@ import type { RedisClient } from './connection.js';
 const KEY_COUNTS = {
   sharedSecret: 1,
   takeTokens: 1,
+  takeRecipientTokens: 2,
   putBundle: 3,
   addToPool: 1,
   fetchBundle: 2,
