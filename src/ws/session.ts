@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import type { RelayContext } from '../context.js';
-import { RelayError } from '../errors.js';
+import { RelayError, type ErrorCode } from '../errors.js';
 import { padBinary, padJson } from '../normalize/padding.js';
 import type { Outbox, TrafficShaper } from '../normalize/traffic-shaper.js';
 import type { AuthService } from '../relay/auth-service.js';
@@ -140,14 +140,14 @@ export class Session implements Endpoint {
     this.outbox.enqueue({ data: padJson(value), binary: false, real: true, jitter: true });
   }
 
-  sendError(code: string, message: string, retryAfter?: number): void {
+  sendError(code: ErrorCode, message: string, retryAfter?: number): void {
     const frame: Json = { type: 'error', code, message };
     if (retryAfter !== undefined) frame.retry_after = retryAfter;
     this.sendControl(frame);
   }
 
   /** Sends an error frame, then closes once it was written (or after a grace period). */
-  fail(code: string, message: string, closeCode: number, retryAfter?: number): void {
+  fail(code: ErrorCode, message: string, closeCode: number, retryAfter?: number): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.state = 'closing';
     clearTimeout(this.authTimer);
