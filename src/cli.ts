@@ -8,15 +8,12 @@ import { VERSION } from './version.js';
 import { registerClientCommands } from './client/cli.js';
 
 function addConfigOptions(command: Command): Command {
-  for (const spec of OPTIONS) {
-    const flag = flagName(spec);
-    const shown = Array.isArray(spec.default)
-      ? spec.default.join(spec.kind === 'range' ? '-' : ',')
-      : spec.default;
+  for (const option of OPTIONS) {
+    const flag = flagName(option);
     const help =
-      `${spec.describe} [${spec.env}]` +
-      (shown !== undefined && shown !== '' ? ` (default: ${shown})` : '');
-    if (spec.kind === 'bool') {
+      `${option.describe} [${option.env}]` +
+      (option.shown !== '' ? ` (default: ${option.shown})` : '');
+    if (option.toggle) {
       command.addOption(new Option(`--${flag}`, help));
       command.addOption(new Option(`--no-${flag}`).hideHelp());
     } else {
@@ -29,10 +26,10 @@ function addConfigOptions(command: Command): Command {
 /** Commander names options in camelCase of the flag; map them back to config keys. */
 function flagsFrom(opts: Record<string, unknown>): Partial<Record<keyof Config, string | boolean>> {
   const flags: Partial<Record<keyof Config, string | boolean>> = {};
-  for (const spec of OPTIONS) {
-    const name = flagName(spec).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  for (const option of OPTIONS) {
+    const name = flagName(option).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
     const value = opts[name];
-    if (typeof value === 'string' || typeof value === 'boolean') flags[spec.key] = value;
+    if (typeof value === 'string' || typeof value === 'boolean') flags[option.key] = value;
   }
   return flags;
 }

@@ -1,13 +1,56 @@
-// Typed errors: one class, mapped to HTTP responses (http/errors.ts) and WebSocket `error`
-// frames (ws/) in one place each.
+// Typed errors: one class, mapped to HTTP responses (http/error-reply.ts) and WebSocket `error`
+// frames (ws/error-frame.ts) in one place each.
 
-/** Every error code the relay sends (being narrowed to a union). */
-export type ErrorCode = string;
+/** Every code the relay sends: in HTTP error bodies, WebSocket `error` frames and close reasons. */
+export const ERROR_CODES = [
+  // Requests and frames
+  'bad_request',
+  'invalid_json',
+  'invalid_request',
+  'invalid_message',
+  'not_found',
+  'method_not_allowed',
+  'payload_too_large',
+  'message_too_large',
+  'headers_too_large',
+  'request_timeout',
+  'upgrade_required',
+  // Identities, keys and proofs
+  'invalid_identity_hash',
+  'invalid_key',
+  'identity_mismatch',
+  'signature_missing',
+  'invalid_signature',
+  'invalid_bundle',
+  'too_many_hashes',
+  'pow_invalid',
+  // Nicknames
+  'invalid_nickname',
+  'nickname_taken',
+  'too_many_names',
+  // WebSocket sessions
+  'auth_required',
+  'auth_failed',
+  'auth_timeout',
+  'already_authenticated',
+  'alias_limit',
+  'alias_taken',
+  'session_replaced',
+  'account_burned',
+  'slow_reader',
+  // Limits and the server
+  'rate_limited',
+  'storage_unavailable',
+  'server_shutdown',
+  'internal_error',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export class RelayError extends Error {
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly retryAfterS?: number,
   ) {
@@ -16,15 +59,21 @@ export class RelayError extends Error {
   }
 }
 
-export const badRequest = (code: string, message: string): RelayError =>
+/** `err` as a RelayError, a refusal to report; anything else is a fault and is rethrown. */
+export function asRelayError(err: unknown): RelayError {
+  if (err instanceof RelayError) return err;
+  throw err;
+}
+
+export const badRequest = (code: ErrorCode, message: string): RelayError =>
   new RelayError(400, code, message);
-export const unauthorized = (code: string, message: string): RelayError =>
+export const unauthorized = (code: ErrorCode, message: string): RelayError =>
   new RelayError(401, code, message);
-export const forbidden = (code: string, message: string): RelayError =>
+export const forbidden = (code: ErrorCode, message: string): RelayError =>
   new RelayError(403, code, message);
 export const notFound = (message = 'Not found'): RelayError =>
   new RelayError(404, 'not_found', message);
-export const conflict = (code: string, message: string): RelayError =>
+export const conflict = (code: ErrorCode, message: string): RelayError =>
   new RelayError(409, code, message);
 export const rateLimited = (retryAfterS: number): RelayError =>
   new RelayError(429, 'rate_limited', 'Too many requests', retryAfterS);
@@ -35,10 +84,4 @@ export class StoreUnavailableError extends RelayError {
     super(503, 'storage_unavailable', 'Storage is temporarily unavailable');
     if (cause !== undefined) this.cause = cause;
   }
-}
-
-/** `err` as a RelayError; anything else (a bug, not a refusal) is rethrown. */
-export function asRelayError(err: unknown): RelayError {
-  if (err instanceof RelayError) return err;
-  throw err;
 }

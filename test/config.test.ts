@@ -97,6 +97,26 @@ describe('configuration', () => {
     const envs = OPTIONS.map((o) => o.env);
     assert.equal(new Set(envs).size, envs.length);
   });
+
+  it('every option has a distinct key', () => {
+    const keys = OPTIONS.map((o) => o.key);
+    assert.equal(new Set(keys).size, keys.length);
+    assert.deepEqual(Object.keys(defaultConfig()), keys);
+  });
+
+  it('every default, written as its variable, reads back as itself', () => {
+    const defaults: Record<string, unknown> = defaultConfig();
+    for (const option of OPTIONS) {
+      const value = defaults[option.key];
+      if (option.shown === '') {
+        // Nothing to write: the default is "unset" (an empty variable is ignored).
+        assert.ok(value === undefined || (Array.isArray(value) && value.length === 0), option.env);
+        continue;
+      }
+      const read: Record<string, unknown> = loadConfig({ [option.env]: option.shown });
+      assert.deepEqual(read[option.key], value, option.env);
+    }
+  });
 });
 
 describe('CLI', () => {

@@ -5,13 +5,13 @@ import type { Duplex } from 'node:stream';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
-  type FastifyError,
   type FastifyInstance,
   type FastifyReply,
 } from 'fastify';
-import { RelayError } from '../errors.js';
+import { RelayError, badRequest, notFound } from '../errors.js';
 import { padJson, padJsonText } from '../normalize/padding.js';
 import type { RelayContext } from '../context.js';
+import { errorResponse, sendError } from './error-reply.js';
 import { registerCors, registerSecurityHeaders, securityHeaders } from './headers.js';
 import { registerHostCheck } from './host-header.js';
 import { clientErrorHandler, replyAndDestroy } from './raw-reply.js';
@@ -19,39 +19,6 @@ import { registerRateLimits } from './rate-limit-hook.js';
 import { registerOpsRoutes } from './routes/ops.js';
 
 const CONNECT_REFUSED = new RelayError(405, 'method_not_allowed', 'CONNECT is not supported');
-
-export interface ErrorBody {
-  error: string;
-  code: string;
-  retry_after?: number;
-}
-
-/** Maps any error to the status and body the client sees (the one place this is decided). */
-export function errorResponse(err: unknown): { status: number; body: ErrorBody } {
-  if (err instanceof RelayError) {
-    const body: ErrorBody = { error: err.message, code: err.code };
-    if (err.retryAfterS !== undefined) body.retry_after = err.retryAfterS;
-    return { status: err.status, body };
-  }
-  const fe = err as Partial<FastifyError>;
-  switch (fe.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { status: 413, body: { error: 'Request body too large', code: 'payload_too_large' } };
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return { status: 400, body: { error: 'Invalid Content-Length', code: 'bad_request' } };
-  }
-  const status = fe.statusCode;
-  if (status !== undefined && status >= 400 && status < 500) {
-    return { status, body: { error: 'Bad request', code: 'bad_request' } };
-  }
-  return { status: 500, body: { error: 'Internal server error', code: 'internal_error' } };
-}
-
-export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
-  const { status, body } = errorResponse(err);
-  if (body.retry_after !== undefined) reply.header('Retry-After', String(body.retry_after));
-  return reply.code(status).type('application/json; charset=utf-8').send(body);
-}
 
 export function buildHttpApp(
   ctx: RelayContext,
@@ -81,7 +48,7 @@ export function buildHttpApp(
     // Framework errors (e.g. a malformed URL) skip the hooks: headers and padding here.
     frameworkErrors: (error, _request, reply) => {
       const { status, body } = errorResponse(
-        new RelayError(400, 'bad_request', `Malformed request: ${error.message}`),
+        badRequest('bad_request', `Malformed request: ${error.message}`),
       );
       void (reply as FastifyReply)
         .headers(securityHeaders(config.tls))
@@ -133,9 +100,7 @@ export function buildHttpApp(
     if (response.status >= 500) request.log.error({ err }, 'request failed');
     return sendError(reply, err);
   });
-  app.setNotFoundHandler((_request, reply) =>
-    sendError(reply, new RelayError(404, 'not_found', 'Not found')),
-  );
+  app.setNotFoundHandler((_request, reply) => sendError(reply, notFound()));
 
   registerOpsRoutes(app, ctx);
   for (const register of routes) register(app, ctx);

@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { RelayError, notFound } from '../errors.js';
+import { notFound } from '../errors.js';
 import { securityHeaders } from './headers.js';
 import { createListener } from './listener.js';
 import { clientErrorHandler, paddedError } from './raw-reply.js';
@@ -16,15 +16,15 @@ export interface MetricsListener {
 }
 
 async function answer(registry: Registry, req: IncomingMessage, res: ServerResponse) {
-  let error: RelayError = notFound();
+  let error: unknown = notFound();
   if (req.method === 'GET' && (req.url ?? '').split('?')[0] === '/metrics') {
     try {
       const text = await registry.metrics();
       res.writeHead(200, { ...securityHeaders(false), 'Content-Type': registry.contentType });
       res.end(text);
       return;
-    } catch {
-      error = new RelayError(500, 'internal_error', 'Internal server error');
+    } catch (err) {
+      error = err; // answered 500 internal_error
     }
   }
   const { status, headers, body } = paddedError(error, false);

@@ -3,8 +3,8 @@
 // JSON with the security headers (PROTOCOL.md §2, §6); then the socket is closed for good.
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { RelayError } from '../errors.js';
 import { padJson } from '../normalize/padding.js';
+import { errorResponse, parserErrorResponse } from './error-reply.js';
 import { securityHeaders } from './headers.js';
 
 /** How long a reader that does not take the answer keeps its socket. */
@@ -18,24 +18,26 @@ export interface PaddedError {
 
 /** Status, headers and padded body of an error answer given outside Fastify. */
 export function paddedError(
-  err: RelayError,
+  err: unknown,
   tls: boolean,
   extraHeaders: Record<string, string> = {},
 ): PaddedError {
-  const body = padJson({ error: err.message, code: err.code });
+  const answer = errorResponse(err);
+  const body = padJson(answer.body);
   const headers = {
     ...securityHeaders(tls),
+    ...answer.headers,
     ...extraHeaders,
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': String(body.length),
   };
-  return { status: err.status, headers, body };
+  return { status: answer.status, headers, body };
 }
 
 /** Writes the answer, ends the socket and destroys it once written, or after LINGER_MS at most. */
 export function replyAndDestroy(
   socket: Duplex,
-  err: RelayError,
+  err: unknown,
   tls: boolean,
   extraHeaders: Record<string, string> = {},
 ): void {
@@ -58,28 +60,18 @@ export function replyAndDestroy(
   socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
 }
 
-/** The answer to an error of the HTTP parser; undefined when there is nothing to answer. */
-function clientErrorReply(code: string | undefined): RelayError | undefined {
-  if (code === 'HPE_HEADER_OVERFLOW')
-    return new RelayError(431, 'headers_too_large', 'Request headers too large');
-  if (code === 'ERR_HTTP_REQUEST_TIMEOUT')
-    return new RelayError(408, 'request_timeout', 'Request head not received in time');
-  if (code?.startsWith('HPE_')) return new RelayError(400, 'bad_request', 'Malformed HTTP request');
-  // TLS failures (handshake timeout included) and socket errors: no HTTP conversation to answer.
-  return undefined;
-}
-
 /**
  * Handler for a server's 'clientError' (Node emits TLS errors there too): answers what can be
  * answered, and always destroys the socket, so nothing is left half-open.
  */
 export function clientErrorHandler(tls: boolean) {
   return (err: NodeJS.ErrnoException, socket: Duplex): void => {
-    const reply = clientErrorReply(err.code);
+    // TLS failures (handshake timeout included) and socket errors: no HTTP conversation to answer.
+    const answerable = parserErrorResponse(err.code) !== undefined;
     // As Node does: never write into a response that has already started.
     const started = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage
       ?.headersSent;
-    if (reply === undefined || started === true) socket.destroy();
-    else replyAndDestroy(socket, reply, tls);
+    if (!answerable || started === true) socket.destroy();
+    else replyAndDestroy(socket, err, tls);
   };
 }

@@ -9,7 +9,7 @@
 //   activity next to a recipient's.
 // Jailed store keys are also cached here so a flood from a jailed source never reaches the store.
 import type { Config } from '../config.js';
-import { RelayError, StoreUnavailableError, rateLimited } from '../errors.js';
+import { StoreUnavailableError, rateLimited } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Logger } from '../log.js';
 import type { ServerSecret } from '../secret.js';
@@ -138,23 +138,25 @@ export class RateLimiter {
   /**
    * Takes a token from the recipient's `msg_receive` bucket (reads fail open). With
    * `requireBundle` (a recipient only its offline queue can reach, in default mode) an identity
-   * with no key bundle is refused `invalid_recipient` and no bucket is created for it, so relays
-   * to hashes nobody registered leave nothing in the store.
+   * with no key bundle is refused — false — and no bucket is created for it, so relays to hashes
+   * nobody registered leave nothing in the store. Throws 429 `rate_limited` when the bucket refuses.
    */
-  takeRecipient(identityHash: string, requireBundle: boolean): Promise<void> {
+  async takeRecipient(identityHash: string, requireBundle: boolean): Promise<boolean> {
     const key = () => identityBucketKey(identityHash, 'msg_receive');
+    let known = true;
     const take = requireBundle
-      ? async (key: string, spec: BucketSpec, cost: number) => {
+      ? async (key: string, spec: BucketSpec, cost: number): Promise<TakeResult> => {
           const result = await this.store.takeRecipientTokens(identityHash, key, spec, cost);
-          if (result === 'no_recipient')
-            throw new RelayError(404, 'invalid_recipient', 'The recipient has no key bundle');
-          return result;
+          if (result !== 'no_recipient') return result;
+          known = false;
+          return { allowed: true, retryAfterMs: 0, jailed: false, jailedUntil: 0 };
         }
       : undefined;
-    return this.take(key, this.specs.identity.msg_receive, 'identity_msg_receive', {
+    await this.take(key, this.specs.identity.msg_receive, 'identity_msg_receive', {
       failClosed: false,
       take,
     });
+    return known;
   }
 
   /**

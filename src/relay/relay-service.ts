@@ -217,15 +217,14 @@ export class RelayService {
     statusId: unknown,
   ): Promise<boolean> {
     try {
-      await this.limiter.takeRecipient(to, this.router.requiresBundle(to));
-      return true;
+      if (await this.limiter.takeRecipient(to, this.router.requiresBundle(to))) return true;
+      this.router.countNoRecipient();
+      sender.sendStatus(statusFrame(statusId, to, 'rejected', 'invalid_recipient'));
     } catch (err) {
-      const { code, retryAfterS } = asRelayError(err);
-      const reason = code === 'invalid_recipient' ? 'invalid_recipient' : 'rate_limited';
-      if (reason === 'invalid_recipient') this.router.countNoRecipient();
-      sender.sendStatus(statusFrame(statusId, to, 'rejected', reason, retryAfterS));
-      return false;
+      const { retryAfterS } = asRelayError(err);
+      sender.sendStatus(statusFrame(statusId, to, 'rejected', 'rate_limited', retryAfterS));
     }
+    return false;
   }
 
   /** Routes one message and reports its fate to the sender as delivery_status. */

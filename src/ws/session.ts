@@ -166,7 +166,7 @@ export class Session implements SenderSession {
     const { logger, blinder, config } = this.deps;
     logger.debug({ ip: blinder.tag(this.ipKey), code: error.code }, 'ws frame refused');
     if (error.code !== 'rate_limited' || (error.retryAfterS ?? 0) < config.jailSeconds - 1) {
-      return this.sendControl(errorFrame(error));
+      return this.sendControl({ ...errorFrame(error) });
     }
     const message = 'Too many frames: this connection is ignored for a while';
     this.fail('rate_limited', message, error.retryAfterS);

@@ -3,7 +3,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RelayContext } from '../../context.js';
-import { RelayError, StoreUnavailableError } from '../../errors.js';
+import { StoreUnavailableError, notFound } from '../../errors.js';
 
 const READY_TIMEOUT_MS = 1000;
 
@@ -46,7 +46,7 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: RelayContext): void
 
   app.get('/metrics', async (request, reply) => {
     if (!metricsAllowed(request, ctx.config.adminToken)) {
-      throw new RelayError(404, 'not_found', 'Not found');
+      throw notFound();
     }
     const text = await ctx.metrics.registry.metrics();
     return reply.type(ctx.metrics.registry.contentType).send(text);
