@@ -15,6 +15,7 @@ import { registerCors, registerSecurityHeaders, securityHeaders } from './header
 import { registerHostCheck } from './host-header.js';
 import { clientErrorHandler } from './raw-reply.js';
 import { registerRateLimits } from './rate-limit-hook.js';
+import { registerRouteSchemas } from './route-schemas.js';
 import { registerOpsRoutes } from './routes/ops.js';
 
 export interface ErrorBody {
@@ -88,6 +89,7 @@ export function buildHttpApp(
   // the Content-Type: v1 clients are not consistent about it.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  registerRouteSchemas(app);
 
   registerSecurityHeaders(app, config.tls);
   registerHostCheck(app);
