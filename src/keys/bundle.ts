@@ -11,14 +11,15 @@ export const MAX_PREKEYS = 100;
 const MAX_KEY_ID = 0xffff_ffff;
 const MAX_PQ_KEY_BYTES = 4096;
 
-const keyId = (description: string) =>
+const uint32 = (description: string, example: number) =>
   Type.Integer({
     minimum: 0,
     maximum: MAX_KEY_ID,
     description,
-    examples: [1],
+    examples: [example],
     errorMessage: '{field} must be an integer 0..2^32-1',
   });
+const keyId = (description: string) => uint32(description, 1);
 const prekeyPublicKey = () => x25519Key({ errorMessage: '{field} must be 32 bytes of base64' });
 const pqKey = (description: string) =>
   base64(1, MAX_PQ_KEY_BYTES, {
@@ -49,15 +50,7 @@ export const SignedPreKey = Type.Object(
 
 // What an upload carries beside the prekeys, as stored and served.
 const bundleFields = {
-  registrationId: Type.Optional(
-    Type.Integer({
-      minimum: 0,
-      maximum: MAX_KEY_ID,
-      description: "The client's registration id",
-      examples: [1234],
-      errorMessage: '{field} must be an integer 0..2^32-1',
-    }),
-  ),
+  registrationId: Type.Optional(uint32("The client's registration id", 1234)),
   identityKey: identityKey({ errorMessage: '{field} must be a 32-byte Ed25519 key' }),
   pq_identityKey: Type.Optional(pqKey("v1's post-quantum identity key (opaque bytes)")),
   signedPreKey: SignedPreKey,
