@@ -16,6 +16,7 @@ import { registerCors, registerSecurityHeaders, securityHeaders } from './header
 import { registerHostCheck } from './host-header.js';
 import { clientErrorHandler, replyAndDestroy } from './raw-reply.js';
 import { registerRateLimits } from './rate-limit-hook.js';
+import { registerRouteSchemas } from './route-schemas.js';
 import { registerOpsRoutes } from './routes/ops.js';
 
 const CONNECT_REFUSED = new RelayError(405, 'method_not_allowed', 'CONNECT is not supported');
@@ -62,6 +63,7 @@ export function buildHttpApp(
   // the Content-Type: v1 clients are not consistent about it.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  registerRouteSchemas(app);
 
   registerSecurityHeaders(app, config.tls);
   registerHostCheck(app);

@@ -1,5 +1,6 @@
 // Security headers on every response, and CORS for the allowed origins (PROTOCOL.md §2).
 import type { FastifyInstance } from 'fastify';
+import { preflightSchema } from './schemas/ops.js';
 
 /** The headers every response carries, whoever writes it (Fastify, a raw reply, /metrics). */
 export function securityHeaders(tls: boolean): Record<string, string> {
@@ -37,7 +38,7 @@ export function registerCors(app: FastifyInstance, allowed: readonly string[]): 
     reply.header('Access-Control-Expose-Headers', 'Retry-After');
   });
   // Preflight for any path: the answer carries no body and reveals nothing about routes.
-  app.options('*', async (request, reply) => {
+  app.options('*', { schema: preflightSchema }, async (request, reply) => {
     if (request.headers.origin !== undefined && originAllowed(request.headers.origin, allowed)) {
       reply.header('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
       reply.header('Access-Control-Allow-Headers', 'Content-Type, X-PoW-Seed, X-PoW-Nonce');

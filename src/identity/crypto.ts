@@ -3,13 +3,13 @@
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { badRequest } from '../errors.js';
 
-const HASH_RE = /^[0-9a-fA-F]{64}$/;
+export const IDENTITY_HASH_RE = /^[0-9a-fA-F]{64}$/;
 const B64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 // DER prefix of an Ed25519 SubjectPublicKeyInfo; the raw 32-byte key follows it.
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
 export function isIdentityHash(value: unknown): value is string {
-  return typeof value === 'string' && HASH_RE.test(value);
+  return typeof value === 'string' && IDENTITY_HASH_RE.test(value);
 }
 
 /** Lower-cases a 64-hex identity hash; throws 400 `invalid_identity_hash` otherwise. */

@@ -1,110 +1,135 @@
-// The X3DH bundle as v1 clients upload it (PROTOCOL.md §2.3): shape validation and the bundle
-// signature's message. Everything here is pure; keys-service.ts does the I/O.
+// The X3DH bundle as v1 clients upload it (PROTOCOL.md §2.3): its schema, the shape check built
+// from it and the bundle signature's message. Everything here is pure; keys-service.ts does the I/O.
+import Type, { type Static } from 'typebox';
 import { badRequest, forbidden } from '../errors.js';
 import { decodeBase64, verifySignature } from '../identity/crypto.js';
 import { checkSignature } from '../identity/proof.js';
+import { base64, identityHash, identityKey, signature, x25519Key } from '../identity/schemas.js';
+import { compileCheck } from '../schema-check.js';
 
 export const MAX_PREKEYS = 100;
 const MAX_KEY_ID = 0xffff_ffff;
 const MAX_PQ_KEY_BYTES = 4096;
 
-export interface PreKey {
-  keyId: number;
-  publicKey: string;
-}
+const uint32 = (description: string, example: number) =>
+  Type.Integer({
+    minimum: 0,
+    maximum: MAX_KEY_ID,
+    description,
+    examples: [example],
+    errorMessage: '{field} must be an integer 0..2^32-1',
+  });
+const keyId = (description: string) => uint32(description, 1);
+const prekeyPublicKey = () => x25519Key({ errorMessage: '{field} must be 32 bytes of base64' });
+const pqKey = (description: string) =>
+  base64(1, MAX_PQ_KEY_BYTES, {
+    description,
+    errorMessage: `{field} must be base64 of 1..${MAX_PQ_KEY_BYTES} bytes`,
+  });
 
-export interface SignedPreKey {
-  keyId: number;
-  publicKey: string;
-  pq_publicKey?: string;
-  signature: string;
-}
+export const PreKey = Type.Object(
+  {
+    keyId: keyId('Unique within the upload'),
+    publicKey: prekeyPublicKey(),
+  },
+  { description: 'A one-time X25519 prekey', errorMessage: '{field} must be an object' },
+);
+
+export const SignedPreKey = Type.Object(
+  {
+    keyId: keyId("The signed prekey's id"),
+    publicKey: prekeyPublicKey(),
+    pq_publicKey: Type.Optional(pqKey("v1's post-quantum prekey (opaque bytes)")),
+    signature: signature({
+      description: 'Ed25519 signature by the identity key over the raw 32 bytes of publicKey',
+      errorMessage: '{field} must be a 64-byte signature',
+    }),
+  },
+  { errorMessage: '{field} must be an object' },
+);
+
+// What an upload carries beside the prekeys, as stored and served.
+const bundleFields = {
+  registrationId: Type.Optional(uint32("The client's registration id", 1234)),
+  identityKey: identityKey({ errorMessage: '{field} must be a 32-byte Ed25519 key' }),
+  pq_identityKey: Type.Optional(pqKey("v1's post-quantum identity key (opaque bytes)")),
+  signedPreKey: SignedPreKey,
+};
+
+/** Step 5 of §2.3: the remaining shape of an upload (the hash and the key were checked before). */
+export const BundleShape = Type.Object({
+  ...bundleFields,
+  preKeys: Type.Optional(
+    Type.Union(
+      [
+        Type.Array(PreKey, {
+          maxItems: MAX_PREKEYS,
+          errorMessage: {
+            type: '{field} must be an array',
+            maxItems: `at most ${MAX_PREKEYS} preKeys`,
+          },
+        }),
+        Type.Null(),
+      ],
+      {
+        description: `One-time prekeys, keyIds unique, at most ${MAX_PREKEYS}; they replace the stored set (null: none)`,
+      },
+    ),
+  ),
+});
 
 /** What is stored and served for an identity (the one-time prekeys are stored apart). */
-export interface PublicBundle {
-  identity_hash: string;
-  registrationId?: number;
-  identityKey: string;
-  pq_identityKey?: string;
-  signedPreKey: SignedPreKey;
-}
+export const PublicBundle = Type.Object({
+  identity_hash: identityHash({ description: 'The identity, in lower case' }),
+  ...bundleFields,
+});
+
+/** A fetched bundle: the one one-time prekey the fetch consumed, or none left. */
+export const FetchedBundle = Type.Object({
+  ...PublicBundle.properties,
+  preKeys: Type.Array(PreKey, { maxItems: 1 }),
+});
+
+export type PreKey = Static<typeof PreKey>;
+export type SignedPreKey = Static<typeof SignedPreKey>;
+export type PublicBundle = Static<typeof PublicBundle>;
+export type FetchedBundle = Static<typeof FetchedBundle>;
 
 type Json = Record<string, unknown>;
 
 const invalid = (why: string) => badRequest('invalid_bundle', `Invalid bundle: ${why}`);
-
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function keyId(v: unknown, field: string): number {
-  if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > MAX_KEY_ID)
-    throw invalid(`${field} must be an integer 0..2^32-1`);
-  return v as number;
-}
-
-function x25519Key(v: unknown, field: string): string {
-  const raw = decodeBase64(v);
-  if (raw === null || raw.length !== 32) throw invalid(`${field} must be 32 bytes of base64`);
-  return v as string;
-}
-
-function optionalPqKey(v: unknown, field: string): string | undefined {
-  if (v === undefined) return undefined;
-  const raw = decodeBase64(v);
-  if (raw === null || raw.length === 0 || raw.length > MAX_PQ_KEY_BYTES)
-    throw invalid(`${field} must be base64 of 1..${MAX_PQ_KEY_BYTES} bytes`);
-  return v as string;
-}
+const checkShape = compileCheck(BundleShape);
 
 /** Step 5 of §2.3: the remaining shape. Returns the validated parts. */
 export function parseBundleShape(
   body: Json,
   identityHash: string,
 ): { bundle: PublicBundle; preKeys: PreKey[] } {
-  const { registrationId, identityKey, signedPreKey, preKeys } = body;
-  if (
-    registrationId !== undefined &&
-    (!Number.isInteger(registrationId) ||
-      (registrationId as number) < 0 ||
-      (registrationId as number) > MAX_KEY_ID)
-  ) {
-    throw invalid('registrationId must be an integer 0..2^32-1');
-  }
-  if (decodeBase64(identityKey)?.length !== 32)
-    throw invalid('identityKey must be a 32-byte Ed25519 key');
-  const pqIdentityKey = optionalPqKey(body.pq_identityKey, 'pq_identityKey');
-  if (!isObject(signedPreKey)) throw invalid('signedPreKey must be an object');
-  const spk: SignedPreKey = {
-    keyId: keyId(signedPreKey.keyId, 'signedPreKey.keyId'),
-    publicKey: x25519Key(signedPreKey.publicKey, 'signedPreKey.publicKey'),
-    signature: signedPreKey.signature as string,
-  };
-  const spkPq = optionalPqKey(signedPreKey.pq_publicKey, 'signedPreKey.pq_publicKey');
-  if (spkPq !== undefined) spk.pq_publicKey = spkPq;
-  if (decodeBase64(spk.signature)?.length !== 64)
-    throw invalid('signedPreKey.signature must be a 64-byte signature');
-
-  const list = preKeys ?? [];
-  if (!Array.isArray(list)) throw invalid('preKeys must be an array');
-  if (list.length > MAX_PREKEYS) throw invalid(`at most ${MAX_PREKEYS} preKeys`);
+  const failure = checkShape(body);
+  if (failure !== null) throw invalid(failure.message);
+  const { registrationId, identityKey, pq_identityKey, signedPreKey, preKeys } = body as Static<
+    typeof BundleShape
+  >;
+  // What a schema cannot say: keyIds are unique.
   const seen = new Set<number>();
-  const parsed = list.map((p: unknown, i): PreKey => {
-    if (!isObject(p)) throw invalid(`preKeys[${i}] must be an object`);
-    const id = keyId(p.keyId, `preKeys[${i}].keyId`);
-    if (seen.has(id)) throw invalid(`duplicate preKey keyId ${id}`);
-    seen.add(id);
-    return { keyId: id, publicKey: x25519Key(p.publicKey, `preKeys[${i}].publicKey`) };
-  });
-
-  const bundle: PublicBundle = {
-    identity_hash: identityHash,
-    identityKey: identityKey as string,
-    signedPreKey: spk,
+  for (const { keyId } of preKeys ?? []) {
+    if (seen.has(keyId)) throw invalid(`duplicate preKey keyId ${keyId}`);
+    seen.add(keyId);
+  }
+  // Only the known fields are kept, in this order (it is the order fetch serves them in).
+  const spk: SignedPreKey = {
+    keyId: signedPreKey.keyId,
+    publicKey: signedPreKey.publicKey,
+    signature: signedPreKey.signature,
   };
-  if (registrationId !== undefined) bundle.registrationId = registrationId as number;
-  if (pqIdentityKey !== undefined) bundle.pq_identityKey = pqIdentityKey;
-  return { bundle, preKeys: parsed };
+  if (signedPreKey.pq_publicKey !== undefined) spk.pq_publicKey = signedPreKey.pq_publicKey;
+  const bundle: PublicBundle = { identity_hash: identityHash, identityKey, signedPreKey: spk };
+  if (registrationId !== undefined) bundle.registrationId = registrationId;
+  if (pq_identityKey !== undefined) bundle.pq_identityKey = pq_identityKey;
+  return {
+    bundle,
+    preKeys: (preKeys ?? []).map((p) => ({ keyId: p.keyId, publicKey: p.publicKey })),
+  };
 }
 
 /** The text v1 clients sign: JSON.stringify of these fields of the body, in this order. */

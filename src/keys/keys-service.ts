@@ -1,23 +1,38 @@
 // Key bundles (PROTOCOL.md §2.3–§2.5): upload with the exact check order, fetch consuming one
 // one-time prekey atomically, random identity hashes for decoy traffic.
+import Type from 'typebox';
 import type { Config } from '../config.js';
 import { badRequest, notFound } from '../errors.js';
 import { parseIdentityHash } from '../identity/crypto.js';
 import { keyOfIdentity } from '../identity/proof.js';
+import { identityHash } from '../identity/schemas.js';
 import type { PowProof, PowService } from '../pow/pow-service.js';
+import { compileCheck } from '../schema-check.js';
 import type { Store } from '../store/store.js';
 import {
   checkBundleSignatures,
   parseBundleShape,
+  type FetchedBundle,
   type PreKey,
   type PublicBundle,
 } from './bundle.js';
 
-export interface FetchedBundle extends PublicBundle {
-  preKeys: PreKey[];
-}
-
 export const MAX_FETCH = 10;
+
+/** The identities one fetch names (PROTOCOL.md §2.4). */
+export const FetchList = Type.Array(
+  identityHash({ errorMessage: 'user must be 64 hex characters' }),
+  {
+    minItems: 1,
+    maxItems: MAX_FETCH,
+    description: `1 to ${MAX_FETCH} identity hashes, comma-separated or repeated`,
+    errorMessage: {
+      minItems: 'user is required',
+      maxItems: `At most ${MAX_FETCH} hashes per fetch`,
+    },
+  },
+);
+const checkFetchList = compileCheck(FetchList);
 const DAY_MS = 86_400_000;
 
 export class KeysService {
@@ -48,10 +63,12 @@ export class KeysService {
 
   /** One bundle per found identity, each with one one-time prekey consumed. */
   async fetch(hashes: string[]): Promise<Map<string, FetchedBundle>> {
-    if (hashes.length === 0) throw badRequest('invalid_identity_hash', 'user is required');
-    if (hashes.length > MAX_FETCH)
-      throw badRequest('too_many_hashes', `At most ${MAX_FETCH} hashes per fetch`);
-    const wanted = [...new Set(hashes.map((h) => parseIdentityHash(h, 'user')))];
+    const failure = checkFetchList(hashes);
+    if (failure !== null) {
+      const code = failure.keyword === 'maxItems' ? 'too_many_hashes' : 'invalid_identity_hash';
+      throw badRequest(code, failure.message);
+    }
+    const wanted = [...new Set(hashes.map((h) => h.toLowerCase()))];
     const found = new Map<string, FetchedBundle>();
     await Promise.all(
       wanted.map(async (hash) => {

@@ -1,21 +1,42 @@
 // Nicknames (PROTOCOL.md §2.6, §2.7): unique case-insensitively, one per identity, key-bound
 // (compat v1 also accepts a registration on PoW alone).
+import Type from 'typebox';
 import type { Config } from '../config.js';
 import { badRequest, conflict, notFound } from '../errors.js';
 import { parseIdentityHash } from '../identity/crypto.js';
 import { checkSignature, keyOfIdentity } from '../identity/proof.js';
 import type { PowProof, PowService } from '../pow/pow-service.js';
+import { compileCheck } from '../schema-check.js';
 import type { Store } from '../store/store.js';
 
-const NICKNAME_RE = /^[A-Za-z0-9_-]{3,32}$/;
 export const MAX_LOOKUP = 10;
 const DAY_MS = 86_400_000;
 
+export const Nickname = Type.String({
+  pattern: '^[A-Za-z0-9_-]{3,32}$',
+  description: 'Unique case-insensitively; served with the case it was registered with',
+  examples: ['Alice_1'],
+  errorMessage: 'nickname must be 3-32 characters of A-Z a-z 0-9 _ -',
+});
+
+/** The names one lookup asks for (PROTOCOL.md §2.7). */
+export const LookupList = Type.Array(Nickname, {
+  minItems: 1,
+  maxItems: MAX_LOOKUP,
+  description: `1 to ${MAX_LOOKUP} nicknames, comma-separated or repeated`,
+  errorMessage: {
+    minItems: 'nick is required',
+    maxItems: `At most ${MAX_LOOKUP} names per lookup`,
+  },
+});
+
+const checkNickname = compileCheck(Nickname);
+const checkLookupList = compileCheck(LookupList);
+
 export function parseNickname(value: unknown): string {
-  if (typeof value !== 'string' || !NICKNAME_RE.test(value)) {
-    throw badRequest('invalid_nickname', 'nickname must be 3-32 characters of A-Z a-z 0-9 _ -');
-  }
-  return value;
+  const failure = checkNickname(value);
+  if (failure !== null) throw badRequest('invalid_nickname', failure.message);
+  return value as string;
 }
 
 export class NicknameService {
@@ -56,10 +77,11 @@ export class NicknameService {
 
   /** Resolves names; the result is keyed by each name exactly as requested. */
   async lookup(names: string[]): Promise<Map<string, { identity_hash: string; nickname: string }>> {
-    if (names.length === 0) throw badRequest('invalid_nickname', 'nick is required');
-    if (names.length > MAX_LOOKUP)
-      throw badRequest('too_many_names', `At most ${MAX_LOOKUP} names per lookup`);
-    for (const name of names) parseNickname(name);
+    const failure = checkLookupList(names);
+    if (failure !== null) {
+      const code = failure.keyword === 'maxItems' ? 'too_many_names' : 'invalid_nickname';
+      throw badRequest(code, failure.message);
+    }
     const found = new Map<string, { identity_hash: string; nickname: string }>();
     await Promise.all(
       names.map(async (name) => {

@@ -4,7 +4,7 @@
 // The server verifies with it and the client solver searches with it: one rule, one place.
 import { hash } from 'node:crypto';
 
-const NONCE_PATTERN = /^[0-9]{1,20}$/;
+export const NONCE_PATTERN = /^[0-9]{1,20}$/;
 
 /**
  * The nonce as the decimal string that is hashed, or null when it is not one: a string of 1–20

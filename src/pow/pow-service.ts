@@ -27,6 +27,8 @@ const CHALLENGE_TYPES = new Map<string, PowPurpose>([
   ['random', 'random'],
   ['nickname', 'nickname'],
 ]);
+/** The values `GET /pow/challenge?type=` takes. */
+export const CHALLENGE_TYPE_NAMES: readonly string[] = [...CHALLENGE_TYPES.keys()];
 const DAY_MS = 86_400_000;
 const LOAD_WINDOW_S = 10;
 // Instances' clocks differ slightly: keep the spent record a little longer than the seed lives

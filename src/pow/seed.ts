@@ -24,7 +24,7 @@ export type SeedRejection = 'malformed' | 'bad_mac' | 'expired';
 const SEED_BYTES = 32;
 const RANDOM_OFFSET = 6;
 const MAC_OFFSET = 16;
-const SEED_HEX = /^[0-9a-f]{64}$/;
+export const SEED_HEX = /^[0-9a-f]{64}$/;
 // Session tokens are keyed by the same secret: the label keeps the two MAC domains apart.
 const MAC_LABEL = 'entropy-relay pow seed v1\0';
 

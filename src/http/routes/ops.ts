@@ -4,6 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RelayContext } from '../../context.js';
 import { StoreUnavailableError, notFound } from '../../errors.js';
+import { healthSchema, metricsSchema, readySchema } from '../schemas/ops.js';
 
 const READY_TIMEOUT_MS = 1000;
 
@@ -20,14 +21,14 @@ function metricsAllowed(request: FastifyRequest, adminToken: string | undefined)
 }
 
 export function registerOpsRoutes(app: FastifyInstance, ctx: RelayContext): void {
-  app.get('/health', { config: { unlimited: true } }, async () => ({
+  app.get('/health', { schema: healthSchema, config: { unlimited: true } }, async () => ({
     status: 'healthy',
     storage: ctx.store.kind,
     tls: ctx.config.tls,
     version: ctx.version,
   }));
 
-  app.get('/ready', { config: { unlimited: true } }, async () => {
+  app.get('/ready', { schema: readySchema, config: { unlimited: true } }, async () => {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new StoreUnavailableError()), READY_TIMEOUT_MS);
@@ -44,7 +45,7 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: RelayContext): void
     return { status: 'ready', storage: ctx.store.kind };
   });
 
-  app.get('/metrics', async (request, reply) => {
+  app.get('/metrics', { schema: metricsSchema }, async (request, reply) => {
     if (!metricsAllowed(request, ctx.config.adminToken)) {
       throw notFound();
     }
