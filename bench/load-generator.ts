@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { generateIdentity, signMessage } from '../src/client/identity.js';
 import { solvePowSync } from '../src/client/pow-solver.js';
+import { withTimeout } from '../src/time.js';
 import type {
   Format,
   LatencyStats,
@@ -452,7 +453,7 @@ async function close(): Promise<null> {
         s.ws.terminate();
       }),
   );
-  await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 5000))]);
+  await withTimeout(Promise.all(closed), 5000);
   sessions = [];
   return null;
 }

@@ -13,12 +13,12 @@ import { MemoryStore } from '../src/store/memory/memory-store.js';
 import { parseMemoryInfo, type MemoryInfo } from '../src/store/redis/memory-watch.js';
 import { RedisStore } from '../src/store/redis/redis-store.js';
 import type { EnqueueResult, QueueLimits } from '../src/store/store.js';
+import { MINUTE_MS as MINUTE } from '../src/time.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { startTestRelay, type TestRelay } from './helpers/relay.js';
 import { authedPeer, withBundle } from './helpers/ws.js';
 
 const hash = (): string => randomBytes(32).toString('hex');
-const MINUTE = 60_000;
 
 async function waitUntil(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
   const deadline = Date.now() + 10_000;

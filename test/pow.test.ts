@@ -12,10 +12,10 @@ import { normaliseNonce, powDigestMeets } from '../src/pow/hash-rule.js';
 import { PowService, type PowRequest } from '../src/pow/pow-service.js';
 import { decodeSeed, encodeSeed, type SeedData } from '../src/pow/seed.js';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
+import { DAY_MS } from '../src/time.js';
 import { solveExactly } from './helpers/pow.js';
 
 const SECRET = 'test-secret-with-at-least-32-characters!';
-const DAY_MS = 86_400_000;
 const T0 = Date.UTC(2025, 0, 1);
 const ALICE = 'a'.repeat(64);
 const BOB = 'b'.repeat(64);

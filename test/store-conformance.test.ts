@@ -15,6 +15,7 @@ import {
   type BucketSpec,
   type Store,
 } from '../src/store/store.js';
+import { MINUTE_MS as MINUTE } from '../src/time.js';
 import { startRedisCluster, startRedisServer } from './helpers/redis-server.js';
 
 interface Backend {
@@ -35,7 +36,6 @@ interface Backend {
 
 const hash = (): string => randomBytes(32).toString('hex');
 const name = (): string => `nick_${randomBytes(4).toString('hex')}`;
-const MINUTE = 60_000;
 
 async function waitUntil(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
   const deadline = Date.now() + 5000;

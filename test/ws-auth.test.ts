@@ -7,14 +7,13 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { generateIdentity } from '../src/client/identity.js';
 import { solvePow } from '../src/client/pow-solver.js';
 import type { Config } from '../src/config.js';
+import type { Json } from '../src/json.js';
 import type { Relay } from '../src/server.js';
 import { quietRedisStore, storeBackends } from './helpers/backends.js';
 import { redisKeysContaining } from './helpers/redis-keys.js';
 import { redisCli, startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { startTestRelay, type TestRelay } from './helpers/relay.js';
 import { authedPeer, powAuthPayload, RawPeer } from './helpers/ws.js';
-
-type Json = Record<string, unknown>;
 
 const GENEROUS = {
   jitterMs: [0, 2] as [number, number],

@@ -17,13 +17,12 @@ import { generateIdentity, signMessage, type Identity } from '../src/client/iden
 import { loadIdentity, saveIdentity } from '../src/client/identity-file.js';
 import { solvePowSync } from '../src/client/pow-solver.js';
 import { RelaySession, type Frame, type RelaySessionOptions } from '../src/client/ws-client.js';
+import type { Json } from './helpers/ws.js';
 
 const PAD = 1536;
 const BACKOFF = { minMs: 5, maxMs: 20 };
 /** Long enough for several reconnect attempts with BACKOFF to have happened, had they been made. */
 const NO_RECONNECT_WINDOW_MS = 200;
-
-type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** Compact JSON followed by JSON whitespace up to the next multiple of 1536 bytes (§6). */
 function padded(value: object): string {

@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { withTimeout } from '../../src/time.js';
 import type { Command, Response } from './protocol.js';
 
 export const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -408,13 +409,9 @@ export class LoadGenerator {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const lg = new LoadGenerator(child);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      lg.ready,
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error('load generator did not start in 20 s')), 20_000);
-      }),
-    ]).finally(() => clearTimeout(timer));
+    await withTimeout(lg.ready, 20_000, () => {
+      throw new Error('load generator did not start in 20 s');
+    });
     return lg;
   }
 

@@ -3,6 +3,7 @@
 import { badRequest, forbidden } from '../errors.js';
 import { decodeBase64, verifySignature } from '../identity/crypto.js';
 import { checkSignature } from '../identity/proof.js';
+import type { Json } from '../json.js';
 
 export const MAX_PREKEYS = 100;
 const MAX_KEY_ID = 0xffff_ffff;
@@ -28,8 +29,6 @@ export interface PublicBundle {
   pq_identityKey?: string;
   signedPreKey: SignedPreKey;
 }
-
-type Json = Record<string, unknown>;
 
 const invalid = (why: string) => badRequest('invalid_bundle', `Invalid bundle: ${why}`);
 

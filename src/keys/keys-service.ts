@@ -6,6 +6,7 @@ import { parseIdentityHash } from '../identity/crypto.js';
 import { keyOfIdentity } from '../identity/proof.js';
 import type { PowService } from '../pow/pow-service.js';
 import type { Store } from '../store/store.js';
+import { DAY_MS } from '../time.js';
 import {
   checkBundleSignatures,
   parseBundleShape,
@@ -23,7 +24,6 @@ export interface FetchedBundle extends PublicBundle {
 }
 
 export const MAX_FETCH = 10;
-const DAY_MS = 86_400_000;
 
 export class KeysService {
   constructor(

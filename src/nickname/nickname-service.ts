@@ -7,10 +7,10 @@ import { checkSignature, keyOfIdentity } from '../identity/proof.js';
 import type { PowProof } from '../keys/keys-service.js';
 import type { PowService } from '../pow/pow-service.js';
 import type { Store } from '../store/store.js';
+import { DAY_MS } from '../time.js';
 
 const NICKNAME_RE = /^[A-Za-z0-9_-]{3,32}$/;
 export const MAX_LOOKUP = 10;
-const DAY_MS = 86_400_000;
 
 export function parseNickname(value: unknown): string {
   if (typeof value !== 'string' || !NICKNAME_RE.test(value)) {

@@ -8,6 +8,7 @@
 //   6..15  random (makes every seed unique, hence a unique spent-seed record)
 //   16..31 HMAC-SHA-256(secret, label ‖ bytes 0..15), truncated to 16 bytes
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { isIdentityHash } from '../identity/crypto.js';
 
 export const POW_PURPOSES = ['general', 'auth', 'upload', 'burn', 'random', 'nickname'] as const;
 export type PowPurpose = (typeof POW_PURPOSES)[number];
@@ -24,7 +25,6 @@ export type SeedRejection = 'malformed' | 'bad_mac' | 'expired';
 const SEED_BYTES = 32;
 const RANDOM_OFFSET = 6;
 const MAC_OFFSET = 16;
-const SEED_HEX = /^[0-9a-f]{64}$/;
 // Session tokens are keyed by the same secret: the label keeps the two MAC domains apart.
 const MAC_LABEL = 'entropy-relay pow seed v1\0';
 
@@ -54,7 +54,8 @@ export function encodeSeed(data: SeedData, secret: string): string {
 
 /** The seed's issue data, or why it is refused. `nowMs` is milliseconds since the epoch. */
 export function decodeSeed(hex: string, secret: string, nowMs: number): SeedData | SeedRejection {
-  if (!SEED_HEX.test(hex)) return 'malformed';
+  // Lower case only: a seed is spent under its text, so each seed must have one spelling.
+  if (!isIdentityHash(hex) || hex !== hex.toLowerCase()) return 'malformed';
   const seed = Buffer.from(hex, 'hex');
   const expected = seedMac(secret, seed.subarray(0, MAC_OFFSET));
   if (!timingSafeEqual(expected, seed.subarray(MAC_OFFSET))) return 'bad_mac';

@@ -13,6 +13,7 @@ import { drawJitterMs } from '../normalize/jitter.js';
 import { TrafficShaper } from '../normalize/traffic-shaper.js';
 import { AuthService } from '../relay/auth-service.js';
 import { Router } from '../relay/router.js';
+import { withTimeout } from '../time.js';
 import { Session } from './session.js';
 import { upgradeRefusal, type UpgradeRefusal } from './upgrade-check.js';
 
@@ -96,12 +97,7 @@ export class WebSocketLayer {
     this.router.settlePending();
     for (const session of this.sessions) session.closeWith('server_shutdown');
     const closed = Promise.all([...this.sessions].map((s) => s.closed));
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      closed,
-      new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_WAIT_MS))),
-    ]);
-    clearTimeout(timer);
+    await withTimeout(closed, SHUTDOWN_WAIT_MS);
     await this.router.stop();
     this.shaper.stop();
   }

@@ -6,7 +6,8 @@ import { solvePow } from '../../src/client/pow-solver.js';
 import { RelayClient } from '../../src/client/rest-client.js';
 import type { Relay } from '../../src/server.js';
 
-type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** A frame as tests read it. */
+export type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export interface Received {
   json?: Json;
