@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { EnqueueResult, QueuedItem, QueueLimits, Store } from '../store/store.js';
+import { DAY_MS } from '../time.js';
 
 export type DeliveryStatus = 'delivered' | 'queued' | 'rejected';
 export type Notify = (status: DeliveryStatus, reason?: string) => void;
@@ -120,7 +121,7 @@ export class Router {
     this.limits = {
       maxCount: config.queueMax,
       maxBytes: config.queueMaxBytes,
-      ttlMs: config.messageTtlDays * 86_400_000,
+      ttlMs: config.messageTtlDays * DAY_MS,
       // Compat mode queues for legacy names and aliases too (which never have a bundle).
       requireBundle: config.compat !== 'v1',
     };

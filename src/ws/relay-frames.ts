@@ -1,6 +1,7 @@
 // Authenticated frames (PROTOCOL.md §4.3): relay, binary, volatile_relay, group_multicast,
 // typed relays, ack, and v1's subscribe_alias. The server never adds a sender to anything.
 import { RelayError } from '../errors.js';
+import type { Json } from '../json.js';
 import { isLegacyName, parseAddress } from '../relay/addresses.js';
 import { newMessageId, type DeliveryStatus, type LiveFrame } from '../relay/router.js';
 import type { Session, SessionDeps } from './session.js';
@@ -10,8 +11,6 @@ export interface RelayFrameContext {
   identity: string;
   deps: SessionDeps;
 }
-
-type Json = Record<string, unknown>;
 
 const MAX_ENVELOPE_BYTES = 256 * 1024;
 const MAX_CLIENT_ID = 64;

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import type { RelayContext } from '../context.js';
 import { RelayError } from '../errors.js';
+import type { Json } from '../json.js';
 import { padBinary, padJson } from '../normalize/padding.js';
 import type { Outbox, TrafficShaper } from '../normalize/traffic-shaper.js';
 import type { AuthService } from '../relay/auth-service.js';
@@ -18,8 +19,6 @@ export interface SessionDeps {
   shaper: TrafficShaper;
   onClosed(session: Session): void;
 }
-
-type Json = Record<string, unknown>;
 
 const CLOSE_AUTH = 4001;
 const CLOSE_POLICY = 1008;
