@@ -629,6 +629,7 @@ describe('client solver', () => {
     // Difficulty 64 never finishes: only a working cancel lets the next job run.
     const hopeless = solvePow('0'.repeat(64), 'x', 64, { workers: 2, signal: controller.signal });
     const next = solvePow('0'.repeat(64), 'y', 2, { workers: 2 });
+    // Abort once the workers are searching (a deliberate delay: the cancel must reach a search).
     setTimeout(() => controller.abort(), 50);
     await assert.rejects(hopeless, { name: 'AbortError' });
     assert.ok(hexRule('0'.repeat(64), 'y', await next, 2));

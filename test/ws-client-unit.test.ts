@@ -17,22 +17,17 @@ import { generateIdentity, signMessage, type Identity } from '../src/client/iden
 import { loadIdentity, saveIdentity } from '../src/client/identity-file.js';
 import { solvePowSync } from '../src/client/pow-solver.js';
 import { RelaySession, type Frame, type RelaySessionOptions } from '../src/client/ws-client.js';
+import { PADDED_SIZE, padJson } from '../src/normalize/padding.js';
+import { nextEvent } from './helpers/wait.js';
 import type { Json } from './helpers/ws.js';
 
-const PAD = 1536;
 const BACKOFF = { minMs: 5, maxMs: 20 };
-/** Long enough for several reconnect attempts with BACKOFF to have happened, had they been made. */
+/** Long enough for several reconnect attempts with BACKOFF to have happened, had they been made:
+ *  a deliberate wait, to prove that none is made. */
 const NO_RECONNECT_WINDOW_MS = 200;
 
-/** Compact JSON followed by JSON whitespace up to the next multiple of 1536 bytes (§6). */
-function padded(value: object): string {
-  const json = JSON.stringify(value);
-  const length = Math.ceil(Buffer.byteLength(json) / PAD) * PAD;
-  const ws = ' \t\r\n';
-  let out = json;
-  while (out.length < length) out += ws[out.length % ws.length];
-  return out;
-}
+/** Padded JSON text (§6), as the relay sends it. */
+const padded = (value: object): string => padJson(value).toString('utf8');
 
 interface FakeConnection {
   ws: WebSocket;
@@ -185,29 +180,13 @@ class FakeRelay extends EventEmitter {
   }
 }
 
-/** Resolves with the arguments of the next `event` whose arguments satisfy `match`. */
-function next(
-  emitter: EventEmitter,
-  event: string,
-  match: (...args: Json[]) => boolean = () => true,
-): Promise<Json[]> {
-  return new Promise((resolve) => {
-    const listener = (...args: Json[]): void => {
-      if (!match(...args)) return;
-      emitter.off(event, listener);
-      resolve(args);
-    };
-    emitter.on(event, listener);
-  });
-}
-
 /** Waits until the fake has received acks covering every id (on connections from `from` on). */
 function ackedAll(relay: FakeRelay, ids: string[], from = 0): Promise<Json[]> {
   const covered = () => {
     const acked = new Set(relay.acks(from).flatMap((a) => a.ids));
     return ids.every((id) => acked.has(id));
   };
-  return covered() ? Promise.resolve([]) : next(relay, 'frame', covered);
+  return covered() ? Promise.resolve([]) : nextEvent(relay, 'frame', covered);
 }
 
 async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<void> {
@@ -348,7 +327,7 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
       const s = session();
       let closing: Promise<void> | undefined;
       s.on('message', () => (closing = s.close()));
-      const serverSide = next(relay, 'closed');
+      const serverSide = nextEvent(relay, 'closed');
       await s.connect();
       await serverSide;
       await closing;
@@ -361,10 +340,10 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
     it('does not ack with autoAck: false; ack() sends the ids given', async () => {
       relay.afterAuth = () => [msg('m1', 'live')];
       const s = session({ autoAck: false });
-      const received = next(s, 'message');
+      const received = nextEvent(s, 'message');
       await s.connect();
       const [{ id }] = await received;
-      const ack = next(relay, 'frame', (_conn, f) => f.type === 'ack');
+      const ack = nextEvent(relay, 'frame', (_conn, f) => f.type === 'ack');
       s.ack([id]);
       await ack;
       assert.deepEqual(
@@ -377,14 +356,14 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
       const s = session();
       await s.connect();
       const conn = relay.connections[0]!;
-      const binary = next(s, 'binary');
-      conn.ws.send(Buffer.concat([Buffer.from('hi'), Buffer.alloc(PAD - 2)]));
+      const binary = nextEvent(s, 'binary');
+      conn.ws.send(Buffer.concat([Buffer.from('hi'), Buffer.alloc(PADDED_SIZE - 2)]));
       assert.equal(((await binary)[0] as Buffer).subarray(0, 2).toString(), 'hi');
       const events = Promise.all([
-        next(s, 'sealed'),
-        next(s, 'frame'),
-        next(s, 'relayError'),
-        next(s, 'dummy'),
+        nextEvent(s, 'sealed'),
+        nextEvent(s, 'frame'),
+        nextEvent(s, 'relayError'),
+        nextEvent(s, 'dummy'),
       ]);
       conn.send(
         { type: 'sealed_message', body: { x: 1 } },
@@ -413,8 +392,8 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
       const first = await s.connect();
       await ackedAll(relay, ['q1']);
 
-      const reconnecting = next(s, 'reconnecting');
-      const again = next(s, 'authenticated');
+      const reconnecting = nextEvent(s, 'reconnecting');
+      const again = nextEvent(s, 'authenticated');
       relay.connections[0]!.ws.terminate();
       const [{ attempt }] = await reconnecting;
       const [second] = await again;
@@ -433,7 +412,7 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
       const s = session();
       await s.connect();
       relay.refuseTokens = true;
-      const again = next(s, 'authenticated');
+      const again = nextEvent(s, 'authenticated');
       relay.connections[0]!.ws.terminate();
       await again;
       const kinds = relay.authFrames().map((p) => (p.session_token ? 'token' : 'pow'));
@@ -444,7 +423,7 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
     it('close() closes with a handshake and does not reconnect', async () => {
       const s = session();
       await s.connect();
-      const serverSide = next(relay, 'closed');
+      const serverSide = nextEvent(relay, 'closed');
       await s.close();
       const [, code] = await serverSide;
       assert.equal(code, 1000);
@@ -457,8 +436,8 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
       it(`stops reconnecting after ${code}`, async () => {
         const s = session();
         await s.connect();
-        const error = next(s, 'relayError');
-        const closed = next(s, 'close');
+        const error = nextEvent(s, 'relayError');
+        const closed = nextEvent(s, 'close');
         const conn = relay.connections[0]!;
         conn.send({ type: 'error', code, message: 'bye' });
         conn.ws.close(4000);
@@ -473,7 +452,7 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
     it('stays down with reconnect: false', async () => {
       const s = session({ reconnect: false });
       await s.connect();
-      const closed = next(s, 'close');
+      const closed = nextEvent(s, 'close');
       relay.connections[0]!.ws.terminate();
       await closed;
       await sleep(NO_RECONNECT_WINDOW_MS);
@@ -517,7 +496,7 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
     it('sendBinary() sends [hex recipient][payload] and takes the next status for it', async () => {
       const s = session();
       await s.connect();
-      const received = next(relay, 'binary');
+      const received = nextEvent(relay, 'binary');
       const status = await s.sendBinary(BOB.toUpperCase(), Buffer.from([1, 2, 3]));
       const [, frame] = await received;
       assert.deepEqual(frame, Buffer.concat([Buffer.from(BOB), Buffer.from([1, 2, 3])]));
@@ -531,7 +510,7 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
       await s.connect();
       await rejectsWithCode(s.send(BOB, 'env', { timeoutMs: 20 }), 'timeout');
       const pending = s.send(BOB, 'env');
-      await next(relay, 'frame', (_conn, f) => f.type === 'relay');
+      await nextEvent(relay, 'frame', (_conn, f) => f.type === 'relay');
       relay.connections[0]!.ws.terminate();
       await rejectsWithCode(pending, 'connection_closed');
     });

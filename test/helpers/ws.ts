@@ -5,6 +5,7 @@ import { signMessage, type Identity } from '../../src/client/identity.js';
 import { solvePow } from '../../src/client/pow-solver.js';
 import { RelayClient } from '../../src/client/rest-client.js';
 import type { Relay } from '../../src/server.js';
+import { within } from './wait.js';
 
 /** A frame as tests read it. */
 export type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -70,17 +71,16 @@ export class RawPeer {
       const r = this.received[this.cursor++]!;
       if (match(r)) return Promise.resolve(r);
     }
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('timed out waiting for a frame')), timeoutMs);
+    const frame = new Promise<Received>((resolve) =>
       this.waiters.push({
-        match: (r) => match(r),
+        match,
         resolve: (r) => {
-          clearTimeout(timer);
           this.cursor = this.received.length;
           resolve(r);
         },
-      });
-    });
+      }),
+    );
+    return within(frame, timeoutMs, 'a frame');
   }
 
   nextOfType(type: string, timeoutMs?: number): Promise<Json> {
