@@ -19,7 +19,7 @@ import { solvePowSync } from '../src/client/pow-solver.js';
 import { RelaySession, type Frame, type RelaySessionOptions } from '../src/client/ws-client.js';
 import { PADDED_SIZE, padJson } from '../src/normalize/padding.js';
 import { nextEvent } from './helpers/wait.js';
-import type { Json } from './helpers/ws.js';
+import type { AnyJson } from './helpers/ws.js';
 
 const BACKOFF = { minMs: 5, maxMs: 20 };
 /** Long enough for several reconnect attempts with BACKOFF to have happened, had they been made:
@@ -33,7 +33,7 @@ interface FakeConnection {
   ws: WebSocket;
   socket: Socket;
   /** Every JSON frame received, in order. */
-  frames: Json[];
+  frames: AnyJson[];
   identityHash?: string;
   send(...frames: Frame[]): void;
 }
@@ -49,7 +49,7 @@ class FakeRelay extends EventEmitter {
   aliasLimit = 50;
   /** Frames sent right after auth_success, in the same TCP write. */
   afterAuth: (conn: FakeConnection) => Frame[] = () => [];
-  onRelay: (conn: FakeConnection, frame: Json) => void = (conn, frame) =>
+  onRelay: (conn: FakeConnection, frame: AnyJson) => void = (conn, frame) =>
     conn.send({ type: 'delivery_status', id: frame.id, target: frame.to, status: 'delivered' });
 
   private constructor(
@@ -87,12 +87,12 @@ class FakeRelay extends EventEmitter {
     await once(this.http, 'close');
   }
 
-  authFrames(): Json[] {
+  authFrames(): AnyJson[] {
     return this.connections.map((c) => c.frames.find((f) => f.type === 'auth')?.payload);
   }
 
   /** Ack frames received, on every connection from index `from` on. */
-  acks(from = 0): Json[] {
+  acks(from = 0): AnyJson[] {
     return this.connections.slice(from).flatMap((c) => c.frames.filter((f) => f.type === 'ack'));
   }
 
@@ -129,7 +129,7 @@ class FakeRelay extends EventEmitter {
     this.emit('connection', conn);
   }
 
-  private subscribeAlias(conn: FakeConnection, p: Json): void {
+  private subscribeAlias(conn: FakeConnection, p: AnyJson): void {
     const aliases = conn.frames.filter((f) => f.type === 'subscribe_alias').length;
     if (!this.validPow(String(p.seed), String(p.alias), p.nonce))
       conn.send({ type: 'error', code: 'pow_invalid', message: 'Invalid proof of work' });
@@ -143,7 +143,7 @@ class FakeRelay extends EventEmitter {
     return createHash('sha256').update(`${seed}${context}${nonce}`).digest('hex').startsWith('00');
   }
 
-  private authenticate(conn: FakeConnection, p: Json): void {
+  private authenticate(conn: FakeConnection, p: AnyJson): void {
     const h = this.verifiedIdentity(p);
     if (!h) {
       conn.send({ type: 'error', code: 'auth_failed', message: 'Authentication failed' });
@@ -157,7 +157,7 @@ class FakeRelay extends EventEmitter {
     conn.send({ ...success, keys_missing: true, prekeys: 0 }, ...this.afterAuth(conn));
   }
 
-  private verifiedIdentity(p: Json): string | null {
+  private verifiedIdentity(p: AnyJson): string | null {
     const h = String(p?.identity_hash);
     if (p?.session_token !== undefined)
       return !this.refuseTokens && this.tokens.get(p.session_token) === h ? h : null;
@@ -181,7 +181,7 @@ class FakeRelay extends EventEmitter {
 }
 
 /** Waits until the fake has received acks covering every id (on connections from `from` on). */
-function ackedAll(relay: FakeRelay, ids: string[], from = 0): Promise<Json[]> {
+function ackedAll(relay: FakeRelay, ids: string[], from = 0): Promise<AnyJson[]> {
   const covered = () => {
     const acked = new Set(relay.acks(from).flatMap((a) => a.ids));
     return ids.every((id) => acked.has(id));
@@ -282,7 +282,7 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
         msg('m1', 'live'),
       ];
       const s = session();
-      const events: Json[] = [];
+      const events: AnyJson[] = [];
       s.on('queued', (e) => events.push(['queued', e]));
       s.on('message', (e) => events.push(['message', e]));
       await s.connect();
@@ -387,7 +387,7 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
       const s = session();
       const queuedIds: string[] = [];
       s.on('queued', (e) => queuedIds.push(e.id));
-      const closes: Json[] = [];
+      const closes: AnyJson[] = [];
       s.on('close', (e) => closes.push(e));
       const first = await s.connect();
       await ackedAll(relay, ['q1']);
@@ -465,7 +465,7 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
     const BOB = 'b'.repeat(64);
 
     it('send() resolves with the delivery_status of its own id', async () => {
-      const relays: Json[] = [];
+      const relays: AnyJson[] = [];
       relay.onRelay = (conn, frame) => {
         relays.push(frame);
         if (relays.length < 2) return;

@@ -7,11 +7,11 @@ import { RelayClient } from '../../src/client/rest-client.js';
 import type { Relay } from '../../src/server.js';
 import { within } from './wait.js';
 
-/** A frame as tests read it. */
-export type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** A parsed frame, untyped: tests read its fields freely. */
+export type AnyJson = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export interface Received {
-  json?: Json;
+  json?: AnyJson;
   binary?: Buffer;
   /** Wire length of the frame's payload. */
   length: number;
@@ -59,7 +59,7 @@ export class RawPeer {
     return peer;
   }
 
-  send(frame: Json): void {
+  send(frame: AnyJson): void {
     this.ws.send(
       typeof frame === 'string' || Buffer.isBuffer(frame) ? frame : JSON.stringify(frame),
     );
@@ -83,7 +83,7 @@ export class RawPeer {
     return within(frame, timeoutMs, 'a frame');
   }
 
-  nextOfType(type: string, timeoutMs?: number): Promise<Json> {
+  nextOfType(type: string, timeoutMs?: number): Promise<AnyJson> {
     return this.next((r) => r.json?.type === type, timeoutMs).then((r) => r.json);
   }
 
@@ -106,7 +106,7 @@ export async function powAuthPayload(
   relay: Relay,
   identity: Identity,
   extra: Record<string, unknown> = {},
-): Promise<Json> {
+): Promise<AnyJson> {
   const client = new RelayClient({ url: relay.url, ca: relay.tls?.cert });
   const h = identity.identityHash;
   const { seed, difficulty } = await client.challenge({ type: 'auth', identity_hash: h });
@@ -127,7 +127,7 @@ export async function authedPeer(
   relay: Relay,
   identity: Identity,
   extra: Record<string, unknown> = {},
-): Promise<{ peer: RawPeer; success: Json }> {
+): Promise<{ peer: RawPeer; success: AnyJson }> {
   const payload = await powAuthPayload(relay, identity, extra);
   const peer = await RawPeer.open(relay);
   peer.send({ type: 'auth', payload });
