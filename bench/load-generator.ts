@@ -14,6 +14,7 @@ import WebSocket from 'ws';
 import { generateIdentity } from '../src/client/identity.js';
 import { challengeAgent, openSession, proofOfIdentity } from './lib/auth.js';
 import { serveCommands } from './lib/serve-commands.js';
+import { withTimeout } from '../src/time.js';
 import type {
   Format,
   LatencyStats,
@@ -443,7 +444,7 @@ async function close(): Promise<null> {
         s.ws.terminate();
       }),
   );
-  await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 5000))]);
+  await withTimeout(Promise.all(closed), 5000);
   sessions = [];
   return null;
 }

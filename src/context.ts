@@ -1,6 +1,6 @@
 // What the transports hand to the domain: built once at start-up by server.ts.
 import type { Config } from './config.js';
-import type { TrustFn } from './http/client-ip.js';
+import type { TrustFn } from './net/client-ip.js';
 import type { IpBlinder, Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { RateLimiter } from './ratelimit/limiter.js';

@@ -1,2 +1,2 @@
-/** A JSON object as parsed from, or sent to, a client. */
+/** A JSON object as parsed from the wire or about to be written: fields are checked before use. */
 export type Json = Record<string, unknown>;

@@ -3,6 +3,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { pino, type Logger, type DestinationStream } from 'pino';
 import type { LogLevel } from './config.js';
+import { DAY_MS } from './time.js';
 
 export type { Logger };
 
@@ -25,7 +26,7 @@ export class IpBlinder {
   constructor(private readonly now: () => number = Date.now) {}
 
   private static utcDay(ms: number): number {
-    return Math.floor(ms / 86_400_000);
+    return Math.floor(ms / DAY_MS);
   }
 
   /** HMAC-SHA-256(daily salt, ip), truncated to 16 hex chars. */

@@ -4,6 +4,7 @@ import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import 'reflect-metadata'; // required by @peculiar/x509's dependency injection
 import * as x509 from '@peculiar/x509';
+import { DAY_MS, MINUTE_MS } from './time.js';
 
 export interface TlsMaterial {
   cert: string;
@@ -35,8 +36,8 @@ export async function generateSelfSigned(): Promise<TlsMaterial> {
       .toString('hex')
       .replace(/^[89a-f]/, '1'),
     name: 'CN=localhost',
-    notBefore: new Date(now - 60_000),
-    notAfter: new Date(now + 365 * 86_400_000),
+    notBefore: new Date(now - MINUTE_MS),
+    notAfter: new Date(now + 365 * DAY_MS),
     keys,
     signingAlgorithm: algorithm,
     extensions: [

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { generateIdentity } from '../src/client/identity.js';
 import { RelayClient } from '../src/client/rest-client.js';
 import { RelaySession } from '../src/client/ws-client.js';
-import { quietRedisStore } from './helpers/backends.js';
+import { testRedisStore } from './helpers/backends.js';
 import { dumpRedis } from './helpers/redis-keys.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { startTestRelay, type TestRelay } from './helpers/relay.js';
@@ -23,8 +23,8 @@ describe('at rest: what Redis holds and sees', () => {
 
   before(async () => {
     redis = await startRedisServer();
-    a = await startTestRelay(LIMITS, { store: quietRedisStore(redis.url) });
-    b = await startTestRelay(LIMITS, { store: quietRedisStore(redis.url) });
+    a = await startTestRelay(LIMITS, { store: testRedisStore({ url: redis.url }) });
+    b = await startTestRelay(LIMITS, { store: testRedisStore({ url: redis.url }) });
   });
   after(async () => {
     await Promise.all(sessions.map((s) => s.close()));

@@ -9,11 +9,11 @@ import {
   openHttp,
   openTcp,
   parseResponse,
-  within,
   assertPaddedError,
   type RawClient,
 } from './helpers/raw-http.js';
 import { startTestRelay, type TestRelay } from './helpers/relay.js';
+import { within } from './helpers/wait.js';
 
 const CAP = 6;
 const DEADLINE_MS = 10_000;

@@ -33,9 +33,9 @@ import {
   assertSecurityHeaders,
   exchange,
   parseResponse,
-  within,
   type RawResponse,
 } from './helpers/raw-http.js';
+import { within } from './helpers/wait.js';
 import { RawPeer } from './helpers/ws.js';
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any

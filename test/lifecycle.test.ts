@@ -4,10 +4,11 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { createLogger } from '../src/log.js';
-import { RedisStore } from '../src/store/redis/redis-store.js';
+import { testRedisStore } from './helpers/backends.js';
+import { captureLogs } from './helpers/logs.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { logCapture, startTestRelay, type TestRelay } from './helpers/relay.js';
+import { startTestRelay, type TestRelay } from './helpers/relay.js';
+import { waitFor } from './helpers/wait.js';
 
 const CLI = new URL('../src/cli.ts', import.meta.url).pathname;
 
@@ -61,7 +62,12 @@ describe('process lifecycle', () => {
           host: '127.0.0.1',
           method: 'POST',
           path: '/nickname/register',
-          headers: { 'content-type': 'application/json', 'content-length': body.length },
+          // The server answers 100 Continue once it has the request head.
+          headers: {
+            'content-type': 'application/json',
+            'content-length': body.length,
+            expect: '100-continue',
+          },
         },
         (res) => {
           let length = 0;
@@ -70,12 +76,14 @@ describe('process lifecycle', () => {
         },
       );
       req.on('error', reject);
-      // Half the body now; the rest after the signal.
-      req.write(body.slice(0, 5));
-      setTimeout(() => {
+      // Half the body once the request is in flight; the rest once the relay is shutting down.
+      req.once('continue', () => {
+        req.write(body.slice(0, 5));
         relay.child.kill('SIGTERM');
-        setTimeout(() => req.end(body.slice(5)), 300);
-      }, 200);
+        waitFor(() => relay.lines.some((l) => l.includes('"shutting down"')), {
+          what: 'the relay shuts down',
+        }).then(() => req.end(body.slice(5)), reject);
+      });
     });
     const answered = await response;
     assert.equal(answered.status, 400, 'the in-flight request was answered (invalid_nickname)');
@@ -110,12 +118,7 @@ describe('Redis outage', () => {
   let t: TestRelay;
   before(async () => {
     redis = await startRedisServer();
-    const { stream } = logCapture();
-    const store = new RedisStore({
-      url: redis.url,
-      requireVolatile: false,
-      logger: createLogger('info', stream),
-    });
+    const store = testRedisStore({ url: redis.url, logger: captureLogs('info').logger });
     t = await startTestRelay({ tls: true }, { store });
   });
   after(async () => {
@@ -137,10 +140,9 @@ describe('Redis outage', () => {
     assert.equal(fetch.json.code, 'storage_unavailable');
     await redis.start();
     let ready = 0;
-    for (let i = 0; i < 100 && ready !== 200; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      ready = (await t.request('/ready')).status;
-    }
+    await waitFor(async () => (ready = (await t.request('/ready')).status) === 200, {
+      what: '/ready answers 200',
+    });
     assert.equal(ready, 200);
     assert.equal((await t.request('/keys/fetch?user=' + 'a'.repeat(64))).status, 404);
   });

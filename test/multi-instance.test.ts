@@ -7,8 +7,6 @@ import { after, before, describe, it } from 'node:test';
 import { generateIdentity } from '../src/client/identity.js';
 import { RelayClient } from '../src/client/rest-client.js';
 import { RelaySession, type RelayErrorFrame } from '../src/client/ws-client.js';
-import { createLogger } from '../src/log.js';
-import { RedisStore } from '../src/store/redis/redis-store.js';
 import {
   redisCli,
   startRedisCluster,
@@ -16,8 +14,9 @@ import {
   type TestRedisCluster,
   type TestRedisServer,
 } from './helpers/redis-server.js';
-import { quietRedisStore } from './helpers/backends.js';
-import { logCapture, startTestRelay, type TestRelay } from './helpers/relay.js';
+import { testRedisStore } from './helpers/backends.js';
+import { startTestRelay, type TestRelay } from './helpers/relay.js';
+import { waitFor } from './helpers/wait.js';
 import { withBundle } from './helpers/ws.js';
 
 const LIMITS = {
@@ -49,7 +48,7 @@ describe('two instances on one Redis', () => {
     sessions.push(s);
     return s;
   };
-  const newStore = () => quietRedisStore(redis.url);
+  const newStore = () => testRedisStore({ url: redis.url });
 
   before(async () => {
     redis = await startRedisServer();
@@ -84,7 +83,8 @@ describe('two instances on one Redis', () => {
       }),
     );
 
-    // Recipients drop and come back at random during the run.
+    // Recipients drop and come back at random during the run (the pauses are the scenario: time
+    // online and offline, not synchronisation).
     let churning = true;
     let churns = 0;
     const churn = Promise.all(
@@ -106,6 +106,7 @@ describe('two instances on one Redis', () => {
           const envelope = `s${i}-m${n}`;
           pair.expected.push(envelope);
           results.push(pair.sender.send(pair.recipient.identity.identityHash, envelope));
+          // Spreads each sender's messages over the churn (pacing, not synchronisation).
           if (n % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 5));
         }
         return Promise.all(results);
@@ -124,15 +125,23 @@ describe('two instances on one Redis', () => {
 
     // Everyone online: every message arrives, none twice.
     for (const pair of pairs) {
-      const deadline = Date.now() + 30_000;
-      while (pair.received.length < PER_SENDER && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await waitFor(() => pair.received.length >= PER_SENDER, {
+        timeoutMs: 30_000,
+        what: `all ${PER_SENDER} messages of ${pair.expected[0]?.split('-')[0]} arrive`,
+      });
       assert.equal(new Set(pair.received).size, pair.received.length, 'no duplicates');
       assert.deepEqual([...pair.received].sort(), [...pair.expected].sort(), 'no loss');
     }
-    // Nothing is left behind in any queue once acked.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Nothing is left behind in any queue once acked (acks are removed asynchronously).
+    const queuesEmpty = async () => {
+      for (const pair of pairs) {
+        if ((await a.relay.store.queued(pair.recipient.identity.identityHash)).length > 0) {
+          return false;
+        }
+      }
+      return true;
+    };
+    await waitFor(queuesEmpty, { what: 'every queue is empty' });
     for (const pair of pairs) {
       assert.deepEqual(await a.relay.store.queued(pair.recipient.identity.identityHash), []);
     }
@@ -148,10 +157,12 @@ describe('two instances on one Redis', () => {
     const h = recipient.identity.identityHash;
     assert.equal((await sender.sendBinary(h, Buffer.from('bin'))).status, 'delivered');
     assert.equal((await sender.send(h, 'json')).status, 'delivered');
-    for (let i = 0; i < 50 && (await a.relay.store.queued(h)).length > 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await waitFor(async () => (await a.relay.store.queued(h)).length === 0, {
+      what: 'the queue is empty',
+    });
     assert.deepEqual(await a.relay.store.queued(h), [], 'nothing left to be delivered twice');
+    // `delivered` means written by the relay; the client reads it a moment later.
+    await waitFor(() => binaries.length > 0, { what: 'the binary frame arrives' });
     assert.equal(binaries.length, 1);
   });
 
@@ -167,8 +178,7 @@ describe('two instances on one Redis', () => {
     await redisCli(redis.port, 'CLIENT', 'KILL', 'TYPE', 'pubsub');
     const status = await sender.send(recipient.identity.identityHash, 'sent while deaf');
     assert.ok(['queued', 'delivered'].includes(status.status), status.status);
-    for (let i = 0; i < 100 && got.length === 0; i++)
-      await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor(() => got.length > 0, { what: 'the message arrives' });
     assert.deepEqual(got, ['sent while deaf']);
   });
 
@@ -209,12 +219,7 @@ describe('two instances on a Redis Cluster', () => {
   let cluster: TestRedisCluster;
   let a: TestRelay;
   let b: TestRelay;
-  const newStore = () =>
-    new RedisStore({
-      cluster: cluster.nodes,
-      requireVolatile: false,
-      logger: createLogger('silent', logCapture().stream),
-    });
+  const newStore = () => testRedisStore({ cluster: cluster.nodes });
 
   before(async () => {
     cluster = await startRedisCluster(3);
@@ -247,8 +252,7 @@ describe('two instances on a Redis Cluster', () => {
     receiver.on('message', (m) => got.push(m.envelope));
     await receiver.connect();
     assert.equal((await sender.send(bob.identityHash, 'live')).status, 'delivered');
-    for (let i = 0; i < 100 && got.length < 2; i++)
-      await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor(() => got.length >= 2, { what: 'both messages arrive' });
     assert.deepEqual(got, ['while offline', 'live']);
 
     const closed = new Promise<{ code: number }>((resolve) => receiver.once('close', resolve));

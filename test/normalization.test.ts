@@ -6,8 +6,9 @@ import { createConnection, createServer, type AddressInfo, type Server } from 'n
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { generateIdentity } from '../src/client/identity.js';
-import { authedPeer, powAuthPayload, RawPeer } from './helpers/ws.js';
+import { authedPeer, powAuthPayload, RawPeer, type Received } from './helpers/ws.js';
 import { startTestRelay, type TestRelay } from './helpers/relay.js';
+import { waitFor } from './helpers/wait.js';
 
 const APPLICATION_DATA = 23;
 
@@ -73,22 +74,30 @@ describe('wire: TLS records', () => {
 
     proxy.recording = true;
     const offline = generateIdentity().identityHash;
-    const frames: unknown[] = [
-      { type: 'ping' },
-      { type: 'dummy' },
-      { type: 'relay', to: me.identityHash, envelope: 'short', id: '1' },
-      { type: 'relay', to: me.identityHash, envelope: 'x'.repeat(900), id: '2' },
-      { type: 'relay', to: offline, envelope: 'queued', id: '3' },
-      { type: 'relay', to: 'bad', envelope: 'e', id: '4' },
-      'garbage',
-      Buffer.concat([Buffer.from(me.identityHash), Buffer.alloc(700, 1)]),
+    const ofType = (type: string) => (r: Received) => r.json?.type === type;
+    const status = (id: string) => (r: Received) =>
+      r.json?.type === 'delivery_status' && r.json.id === id;
+    // Each frame, then what answers it.
+    const exchanges: Array<[unknown, (r: Received) => boolean]> = [
+      [{ type: 'ping' }, ofType('dummy_ack')],
+      [{ type: 'dummy' }, ofType('dummy_ack')],
+      [{ type: 'relay', to: me.identityHash, envelope: 'short', id: '1' }, status('1')],
+      [{ type: 'relay', to: me.identityHash, envelope: 'x'.repeat(900), id: '2' }, status('2')],
+      [{ type: 'relay', to: offline, envelope: 'queued', id: '3' }, status('3')],
+      [{ type: 'relay', to: 'bad', envelope: 'e', id: '4' }, status('4')],
+      ['garbage', ofType('error')],
+      [
+        Buffer.concat([Buffer.from(me.identityHash), Buffer.alloc(700, 1)]),
+        (r) => r.binary !== undefined,
+      ],
     ];
-    for (const frame of frames) {
+    for (const [frame, answer] of exchanges) {
       peer.send(frame);
-      await new Promise((resolve) => setTimeout(resolve, 120));
+      await peer.next(answer);
     }
-    // Let pacing run a few intervals too.
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    // The binary frame's status, and pacing's own dummies.
+    await peer.next(ofType('delivery_status'));
+    await peer.next(ofType('dummy_pacing'));
     proxy.recording = false;
 
     const data = proxy.records.filter((r) => r.type === APPLICATION_DATA);
@@ -154,14 +163,16 @@ describe('timing over real sockets', () => {
         });
       }
     });
-    // Rounds are spaced beyond the jitter range, so each delay is one draw of the jitter.
+    // A round starts once the last one has arrived, so each delay is one draw of the jitter.
     for (let round = 0; round < ROUNDS; round++) {
       for (const r of recipients) {
         const envelope = `${round}:${r.id.identityHash.slice(0, 8)}`;
         sentAt.set(envelope, performance.now());
         sender.peer.send({ type: 'relay', to: r.id.identityHash, envelope });
       }
-      await new Promise((resolve) => setTimeout(resolve, 70));
+      await waitFor(() => received >= (round + 1) * RECIPIENTS, {
+        what: `round ${round} arrives`,
+      });
     }
     await done;
     assert.equal(reordered, 0);

@@ -4,32 +4,24 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { generateIdentity } from '../src/client/identity.js';
 import { StoreUnavailableError } from '../src/errors.js';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
 import { parseMemoryInfo, type MemoryInfo } from '../src/store/redis/memory-watch.js';
-import { RedisStore } from '../src/store/redis/redis-store.js';
+import type { RedisStore } from '../src/store/redis/redis-store.js';
 import type { EnqueueResult, QueueLimits } from '../src/store/store.js';
+import { MINUTE_MS as MINUTE } from '../src/time.js';
+import { testRedisStore } from './helpers/backends.js';
 import { redisKeysContaining } from './helpers/redis-keys.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { startTestRelay, type TestRelay } from './helpers/relay.js';
+import { waitFor } from './helpers/wait.js';
 import { authedPeer, withBundle } from './helpers/ws.js';
 
 const hash = (): string => randomBytes(32).toString('hex');
-const MINUTE = 60_000;
 const memoryOf = async (redis: Redis): Promise<MemoryInfo> =>
   parseMemoryInfo(await redis.info('memory'));
-
-async function waitUntil(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting until ${what}`);
-    await sleep(10);
-  }
-}
 
 describe('memory store: the offline byte budget (ENTROPY_QUEUE_TOTAL_BYTES)', () => {
   let now = 1_000_000;
@@ -79,7 +71,9 @@ describe('memory store: the offline byte budget (ENTROPY_QUEUE_TOTAL_BYTES)', ()
     assert.equal(await put(b, 'b3', 40), 'queued');
     assert.equal(store.offlineBytes, 70, 'b1 reclaimed by the enqueue to its queue');
     now += 1000; // everything expired: the sweep (once a second) reclaims it
-    await waitUntil(() => store.offlineBytes === 0, 'the sweep reclaims every expired message');
+    await waitFor(() => store.offlineBytes === 0, {
+      what: 'the sweep reclaims every expired message',
+    });
   });
 });
 
@@ -92,12 +86,7 @@ describe('Redis maxmemory with noeviction', () => {
     await stopAll();
     redis = await startRedisServer(['--maxmemory', '4mb', '--maxmemory-policy', 'noeviction']);
     inspector = new Redis(redis.url);
-    const store = new RedisStore({
-      url: redis.url,
-      requireVolatile: true,
-      queueHighWater,
-      logger: pino({ level: 'silent' }),
-    });
+    const store = testRedisStore({ url: redis.url, requireVolatile: true, queueHighWater });
     stores.push(store);
     await store.connect();
     await store.ready();
@@ -169,14 +158,16 @@ describe('Redis maxmemory with noeviction', () => {
     for (let m = await memory(); m.used < m.max * 0.55; m = await memory()) {
       assert.equal(await put(), 'queued');
     }
-    await waitUntil(async () => (await put()) === 'storage_full', 'the mark refuses');
+    await waitFor(async () => (await put()) === 'storage_full', { what: 'the mark refuses' });
     const { used, max } = await memory();
     assert.ok(used < max * 0.9, `refused before Redis was full: used ${used} of ${max}`);
     assert.equal(await store.spendSeed(hash(), MINUTE), true, 'other writes still succeed');
     assert.equal((await store.queued(h)).length, ids.length, 'nothing queued was lost');
 
     assert.equal(await store.removeQueued(h, ids), ids.length);
-    await waitUntil(async () => (await put()) === 'queued', 'the mark lets messages in again');
+    await waitFor(async () => (await put()) === 'queued', {
+      what: 'the mark lets messages in again',
+    });
   });
 });
 

@@ -12,10 +12,10 @@ import { normaliseNonce, powDigestMeets } from '../src/pow/hash-rule.js';
 import { PowService, type PowRequest } from '../src/pow/pow-service.js';
 import { decodeSeed, encodeSeed, type SeedData } from '../src/pow/seed.js';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
+import { DAY_MS } from '../src/time.js';
 import { solveExactly } from './helpers/pow.js';
 
 const SECRET = 'test-secret-with-at-least-32-characters!';
-const DAY_MS = 86_400_000;
 const T0 = Date.UTC(2025, 0, 1);
 const ALICE = 'a'.repeat(64);
 const BOB = 'b'.repeat(64);
@@ -629,6 +629,7 @@ describe('client solver', () => {
     // Difficulty 64 never finishes: only a working cancel lets the next job run.
     const hopeless = solvePow('0'.repeat(64), 'x', 64, { workers: 2, signal: controller.signal });
     const next = solvePow('0'.repeat(64), 'y', 2, { workers: 2 });
+    // Abort once the workers are searching (a deliberate delay: the cancel must reach a search).
     setTimeout(() => controller.abort(), 50);
     await assert.rejects(hopeless, { name: 'AbortError' });
     assert.ok(hexRule('0'.repeat(64), 'y', await next, 2));

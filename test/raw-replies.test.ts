@@ -8,10 +8,10 @@ import {
   assertPaddedError,
   exchange,
   parseResponse,
-  within,
   type RawResponse,
 } from './helpers/raw-http.js';
 import { startTestRelay, type TestRelay } from './helpers/relay.js';
+import { within } from './helpers/wait.js';
 
 const DEADLINE_MS = 10_000;
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';

@@ -3,36 +3,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { pino, type Logger } from 'pino';
 import { StoreUnavailableError } from '../src/errors.js';
-import { RedisStore } from '../src/store/redis/redis-store.js';
+import type { RedisStore } from '../src/store/redis/redis-store.js';
+import { testRedisStore } from './helpers/backends.js';
+import { captureLogs } from './helpers/logs.js';
 import { redisCli, startRedisServer } from './helpers/redis-server.js';
+import { waitFor } from './helpers/wait.js';
 
-interface LogLine {
-  level: number;
-  msg: string;
-}
-
-const WARN = 40;
+const WARN = 'warn';
 const hash = (): string => randomBytes(32).toString('hex');
-
-function capturingLogger(): { logger: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const logger = pino(
-    { level: 'debug' },
-    { write: (line: string) => lines.push(JSON.parse(line)) },
-  );
-  return { logger, lines };
-}
-
-async function waitUntil(condition: () => Promise<boolean> | boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting until ${what}`);
-    await sleep(20);
-  }
-}
 
 const answers = (store: RedisStore) => () =>
   store.ping().then(
@@ -56,17 +35,13 @@ describe('RedisStore resilience', () => {
     { timeout: 30_000 },
     async () => {
       const server = await startRedisServer();
-      const { logger, lines } = capturingLogger();
-      const store = new RedisStore({
+      const { logger, lines } = captureLogs();
+      const store = testRedisStore({
         url: `tcp://127.0.0.1:${server.port}`,
         requireVolatile: true,
         logger,
       });
-      const publisher = new RedisStore({
-        url: server.url,
-        requireVolatile: true,
-        logger: pino({ level: 'silent' }),
-      });
+      const publisher = testRedisStore({ url: server.url, requireVolatile: true });
       try {
         await store.connect();
         await publisher.connect();
@@ -78,7 +53,7 @@ describe('RedisStore resilience', () => {
         const dropped = hash();
         await store.subscribe(dropped, () => undefined);
         assert.equal(await publisher.publish(h, 'before'), 1);
-        await waitUntil(() => received.length === 1, 'the first message arrives');
+        await waitFor(() => received.length === 1, { what: 'the first message arrives' });
 
         await server.stop();
         const limits = { maxCount: 10, maxBytes: 1000, ttlMs: 60_000, requireBundle: false };
@@ -99,35 +74,32 @@ describe('RedisStore resilience', () => {
         );
         await assert.rejects(store.sharedSecret('other'), StoreUnavailableError);
         await store.unsubscribe(dropped); // never throws; takes effect once Redis is back
-        await waitUntil(
-          () => lines.some((l) => /connection error/.test(l.msg)),
-          'a reconnection fails',
-        );
+        await waitFor(() => lines.some((l) => /connection error/.test(l.msg)), {
+          what: 'a reconnection fails',
+        });
 
         await server.start();
-        await waitUntil(answers(store), 'the store reconnects');
+        await waitFor(answers(store), { what: 'the store reconnects' });
         assert.equal(lines.filter((l) => l.msg === 'Redis connected').length, 2);
         assert.ok(lines.some((l) => l.level === WARN && /connection lost/.test(l.msg)));
         assert.ok(!lines.some((l) => /persistence/i.test(l.msg)));
 
         // The restarted Redis is empty: the store puts its secret back.
-        await waitUntil(
+        await waitFor(
           async () => (await redisCli(server.port, 'get', 'secret')).trim() === secret,
-          'secret restored',
+          { what: 'secret restored' },
         );
 
         // The subscription made before the outage works again once ioredis has resubscribed.
-        await waitUntil(answers(publisher), 'the publisher reconnects');
-        await waitUntil(
-          async () => (await publisher.publish(h, 'after')) === 1,
-          'the channel is resubscribed',
-        );
-        await waitUntil(() => received.length === 2, 'the second message arrives');
+        await waitFor(answers(publisher), { what: 'the publisher reconnects' });
+        await waitFor(async () => (await publisher.publish(h, 'after')) === 1, {
+          what: 'the channel is resubscribed',
+        });
+        await waitFor(() => received.length === 2, { what: 'the second message arrives' });
         assert.deepEqual(received, ['before', 'after']);
-        await waitUntil(
-          async () => (await publisher.publish(dropped, 'x')) === 0,
-          'the stale channel is dropped',
-        );
+        await waitFor(async () => (await publisher.publish(dropped, 'x')) === 0, {
+          what: 'the stale channel is dropped',
+        });
       } finally {
         await store.close();
         await publisher.close();
@@ -142,13 +114,15 @@ describe('RedisStore resilience', () => {
     async () => {
       const server = await startRedisServer();
       await server.stop();
-      const { logger, lines } = capturingLogger();
-      const store = new RedisStore({ url: server.url, requireVolatile: true, logger });
+      const { logger, lines } = captureLogs();
+      const store = testRedisStore({ url: server.url, requireVolatile: true, logger });
       try {
         let connected = false;
         await store.connect();
         const connecting = store.ready().then(() => (connected = true));
-        await waitUntil(() => lines.some((l) => l.level === WARN), 'a failed attempt is logged');
+        await waitFor(() => lines.some((l) => l.level === WARN), {
+          what: 'a failed attempt is logged',
+        });
         assert.equal(connected, false);
         await assert.rejects(store.ping(), StoreUnavailableError);
         await server.start();
@@ -165,11 +139,7 @@ describe('RedisStore resilience', () => {
   it('close() ends a pending ready()', { timeout: 10_000 }, async () => {
     const server = await startRedisServer();
     await server.stop();
-    const store = new RedisStore({
-      url: server.url,
-      requireVolatile: true,
-      logger: pino({ level: 'silent' }),
-    });
+    const store = testRedisStore({ url: server.url, requireVolatile: true });
     await store.connect();
     const connecting = store.ready();
     await store.close();
@@ -185,8 +155,8 @@ describe('RedisStore persistence check', () => {
     async () => {
       const server = await startRedisServer(['--appendonly', 'yes', '--save', '3600 1']);
       try {
-        const { logger, lines } = capturingLogger();
-        const lenient = new RedisStore({ url: server.url, requireVolatile: false, logger });
+        const { logger, lines } = captureLogs();
+        const lenient = testRedisStore({ url: server.url, requireVolatile: false, logger });
         await lenient.connect();
         await lenient.ready();
         await lenient.close();
@@ -195,11 +165,7 @@ describe('RedisStore persistence check', () => {
         assert.match(warning.msg, /RDB/);
         assert.match(warning.msg, /AOF/);
 
-        const strict = new RedisStore({
-          url: server.url,
-          requireVolatile: true,
-          logger: pino({ level: 'silent' }),
-        });
+        const strict = testRedisStore({ url: server.url, requireVolatile: true });
         await strict.connect();
         await assert.rejects(strict.ready(), /persistence is on.*Refusing to start/s);
         await assert.rejects(strict.ping(), StoreUnavailableError);
@@ -214,8 +180,8 @@ describe('RedisStore persistence check', () => {
     { timeout: 30_000 },
     async () => {
       const server = await startRedisServer(['--rename-command', 'CONFIG', '']);
-      const { logger, lines } = capturingLogger();
-      const store = new RedisStore({ url: server.url, requireVolatile: true, logger });
+      const { logger, lines } = captureLogs();
+      const store = testRedisStore({ url: server.url, requireVolatile: true, logger });
       try {
         await store.connect();
         await store.ready();
@@ -250,8 +216,8 @@ describe('RedisStore eviction check', () => {
       ]);
       const stores: RedisStore[] = [];
       const open = async (url: string, requireVolatile: boolean) => {
-        const { logger, lines } = capturingLogger();
-        const store = new RedisStore({ url, requireVolatile, logger });
+        const { logger, lines } = captureLogs();
+        const store = testRedisStore({ url, requireVolatile, logger });
         stores.push(store);
         await store.connect();
         return { store, warnings: () => lines.filter((l) => l.level === WARN).map((l) => l.msg) };

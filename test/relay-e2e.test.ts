@@ -6,8 +6,9 @@ import { generateIdentity, type Identity } from '../src/client/identity.js';
 import { RelaySession, type RelaySessionOptions } from '../src/client/ws-client.js';
 import type { Store } from '../src/store/store.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
-import { storeBackends, quietRedisStore } from './helpers/backends.js';
+import { storeBackends, testRedisStore } from './helpers/backends.js';
 import { startTestRelay, type TestRelay } from './helpers/relay.js';
+import { waitFor } from './helpers/wait.js';
 import { withBundle } from './helpers/ws.js';
 
 const LIMITS = {
@@ -21,37 +22,11 @@ const LIMITS = {
   maxSocketBufferBytes: 16 * 1024 * 1024,
 };
 
-/** Resolves once `predicate` holds, checking on every event of `session`. */
-function until(
-  session: RelaySession,
-  events: string[],
-  predicate: () => boolean,
-  timeoutMs = 20_000,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (predicate()) return resolve();
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error('condition not met in time'));
-    }, timeoutMs);
-    const check = () => {
-      if (!predicate()) return;
-      cleanup();
-      resolve();
-    };
-    const cleanup = () => {
-      clearTimeout(timer);
-      for (const e of events) session.off(e as 'message', check);
-    };
-    for (const e of events) session.on(e as 'message', check);
-  });
-}
-
 /** Waits until the offline queue of `identityHash` is empty (acks and removals are async). */
 async function untilQueueEmpty(store: Store, identityHash: string): Promise<void> {
-  for (let i = 0; i < 50 && (await store.queued(identityHash)).length > 0; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await waitFor(async () => (await store.queued(identityHash)).length === 0, {
+    what: 'the queue is empty',
+  });
   assert.deepEqual(await store.queued(identityHash), []);
 }
 
@@ -84,7 +59,10 @@ for (const backend of storeBackends()) {
         { id: status.id, status: status.status, target: status.target },
         { id: 'c1', status: 'delivered', target: bob.identity.identityHash },
       );
-      await until(bob, ['message'], () => got.length === 1);
+      await waitFor(() => got.length === 1, {
+        timeoutMs: 20_000,
+        what: 'bob gets every message frame',
+      });
       assert.deepEqual(got, ['hello bob']);
     });
 
@@ -99,7 +77,10 @@ for (const backend of storeBackends()) {
       const got: string[] = [];
       carol.on('queued', (q) => got.push(String(q.payload.envelope)));
       await carol.connect();
-      await until(carol, ['queued'], () => got.length === 5);
+      await waitFor(() => got.length === 5, {
+        timeoutMs: 20_000,
+        what: 'carol gets every queued frame',
+      });
       assert.deepEqual(
         got,
         [0, 1, 2, 3, 4].map((i) => `offline ${i}`),
@@ -118,7 +99,10 @@ for (const backend of storeBackends()) {
       const got: string[] = [];
       dave.on('queued', (q) => got.push(String(q.payload.envelope)));
       await dave.connect();
-      await until(dave, ['queued'], () => got.length === 1);
+      await waitFor(() => got.length === 1, {
+        timeoutMs: 20_000,
+        what: 'dave gets every queued frame',
+      });
       await untilQueueEmpty(t.relay.store, daveId.identityHash);
     });
 
@@ -132,16 +116,23 @@ for (const backend of storeBackends()) {
       const firstGot: string[] = [];
       first.on('queued', (q) => firstGot.push(q.id));
       await first.connect();
-      await until(first, ['queued'], () => firstGot.length === 3);
+      await waitFor(() => firstGot.length === 3, {
+        timeoutMs: 20_000,
+        what: 'first gets every queued frame',
+      });
       // The connection drops without acks.
       (first as unknown as { ws: { terminate(): void } }).ws.terminate();
+      // A fixed moment for the relay to handle the drop: it proves that nothing leaves the queue.
       await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal((await t.relay.store.queued(erinId.identityHash)).length, 3);
       const second = session(erinId, { acks: true });
       const secondGot: string[] = [];
       second.on('queued', (q) => secondGot.push(q.id));
       await second.connect();
-      await until(second, ['queued'], () => secondGot.length === 3);
+      await waitFor(() => secondGot.length === 3, {
+        timeoutMs: 20_000,
+        what: 'second gets every queued frame',
+      });
       assert.deepEqual(secondGot, firstGot, 'same stable ids, same order');
     });
 
@@ -155,7 +146,10 @@ for (const backend of storeBackends()) {
         Array.from({ length: 1000 }, (_, i) => alice.send(frank.identity.identityHash, String(i))),
       );
       assert.ok(statuses.every((s) => s.status === 'delivered'));
-      await until(frank, ['message'], () => got.length === 1000);
+      await waitFor(() => got.length === 1000, {
+        timeoutMs: 20_000,
+        what: 'frank gets every message frame',
+      });
       assert.deepEqual(
         got,
         Array.from({ length: 1000 }, (_, i) => i),
@@ -172,7 +166,10 @@ describe('frames waiting in the outbox when a socket closes', () => {
   after(() => redis.stop());
 
   const slowRelay = () =>
-    startTestRelay({ ...LIMITS, jitterMs: [800, 1000] }, { store: quietRedisStore(redis.url) });
+    startTestRelay(
+      { ...LIMITS, jitterMs: [800, 1000] },
+      { store: testRedisStore({ url: redis.url }) },
+    );
 
   it('go back to the offline queue when the client goes, and the sender hears queued', async () => {
     const t = await slowRelay();
@@ -194,7 +191,9 @@ describe('frames waiting in the outbox when a socket closes', () => {
       await Promise.all([alice.connect(), bob.connect()]);
       const pending = alice.send(bobId.identityHash, 'in flight');
       // Bob leaves while the message still waits for its jitter.
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await waitFor(() => t.relay.ws.shaper.heldBytes > 0, {
+        what: "the message is in Bob's outbox",
+      });
       (bob as unknown as { ws: { terminate(): void } }).ws.terminate();
       assert.equal((await pending).status, 'queued');
       const queue = await t.relay.store.queued(bobId.identityHash);
@@ -232,7 +231,9 @@ describe('frames waiting in the outbox when a socket closes', () => {
       const pending = alice
         .send(bobId.identityHash, 'survives shutdown')
         .catch(() => ({ status: 'closed' }));
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await waitFor(() => first.relay.ws.shaper.heldBytes > 0, {
+        what: "the message is in Bob's outbox",
+      });
       await first.close();
       assert.equal((await pending).status, 'closed', 'the sender was cut off too');
       const later = new RelaySession({
@@ -243,7 +244,13 @@ describe('frames waiting in the outbox when a socket closes', () => {
       });
       later.on('queued', (q) => got.push(String(q.payload.envelope)));
       await later.connect();
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // Requeued, it is delivered and acked; or it was written before the close and never queued.
+      await waitFor(
+        async () => (await second.relay.store.queued(bobId.identityHash)).length === 0,
+        {
+          what: "Bob's queue is drained",
+        },
+      );
       assert.deepEqual(got, ['survives shutdown']);
       await later.close();
     } finally {

@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import { generateIdentity, type Identity } from '../src/client/identity.js';
 import { RelayClient } from '../src/client/rest-client.js';
 import { startTestRelay, type TestRelay } from './helpers/relay.js';
+import { waitFor } from './helpers/wait.js';
 import { authedPeer, type RawPeer, type Received } from './helpers/ws.js';
 
 const KiB = 1024;
@@ -171,7 +172,7 @@ describe('slow reader: a socket over its cap past the grace period', () => {
     // The relay gives up on it: the session goes and its slot is freed.
     const metrics = async () =>
       (await fetchMetrics(t)).match(/entropy_slow_reader_closes_total (\d+)/)?.[1];
-    for (let i = 0; i < 200 && (await metrics()) !== '1'; i++) await sleep(50);
+    await waitFor(async () => (await metrics()) === '1', { what: 'the slow reader is closed' });
     assert.equal(await metrics(), '1');
 
     // What the old socket had already received in its kernel buffer is still readable by it;
@@ -217,10 +218,6 @@ describe('queued bytes per sender IP', () => {
     await sender.peer.close();
   });
 });
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 async function fetchMetrics(t: TestRelay): Promise<string> {
   return (await t.metrics()).body.toString();

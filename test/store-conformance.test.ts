@@ -5,17 +5,18 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis } from 'ioredis';
-import { pino } from 'pino';
 import { StoreUnavailableError } from '../src/errors.js';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
-import { RedisStore } from '../src/store/redis/redis-store.js';
 import {
   IDENTITY_BUCKETS,
   identityBucketKey,
   type BucketSpec,
   type Store,
 } from '../src/store/store.js';
+import { MINUTE_MS as MINUTE } from '../src/time.js';
+import { testRedisStore } from './helpers/backends.js';
 import { startRedisCluster, startRedisServer } from './helpers/redis-server.js';
+import { waitFor } from './helpers/wait.js';
 
 interface Backend {
   /** Another connected store on the same data (memory: a new, empty store). */
@@ -35,15 +36,9 @@ interface Backend {
 
 const hash = (): string => randomBytes(32).toString('hex');
 const name = (): string => `nick_${randomBytes(4).toString('hex')}`;
-const MINUTE = 60_000;
-
-async function waitUntil(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting until ${what}`);
-    await sleep(10);
-  }
-}
+/** Outlives the short TTLs (300 ms at most) given below: Redis expires keys in real time, so
+ *  time has to pass (a deliberate wait, not synchronisation). */
+const outliveShortTtl = (): Promise<void> => sleep(700);
 
 function memoryBackend(): Backend {
   const opened: Store[] = [];
@@ -83,8 +78,7 @@ function redisBackend(
     shared: true,
     client,
     async open() {
-      const logger = pino({ level: 'silent' });
-      const store = new RedisStore({ ...connection, requireVolatile: true, logger });
+      const store = testRedisStore({ ...connection, requireVolatile: true });
       await store.connect();
       await store.ready();
       opened.push(store);
@@ -166,7 +160,7 @@ function conformance(
       it('forgets a seed after its TTL', async () => {
         const seed = hash();
         assert.equal(await store.spendSeed(seed, 200), true);
-        await sleep(500);
+        await outliveShortTtl();
         assert.equal(await store.spendSeed(seed, MINUTE), true);
       });
     });
@@ -194,7 +188,9 @@ function conformance(
         assert.equal((await store.takeTokens(key, spec)).allowed, true);
         assert.equal((await store.takeTokens(key, spec)).allowed, true);
         assert.equal((await store.takeTokens(key, spec)).allowed, false);
-        await waitUntil(async () => (await store.takeTokens(key, spec)).allowed, 'a token is back');
+        await waitFor(async () => (await store.takeTokens(key, spec)).allowed, {
+          what: 'a token is back',
+        });
         await sleep(300); // more than a window: full again
         assert.equal((await store.takeTokens(key, spec)).allowed, true);
         assert.equal((await store.takeTokens(key, spec)).allowed, true);
@@ -250,10 +246,9 @@ function conformance(
         const jailing = await store.takeTokens(key, spec);
         assert.equal(jailing.jailed, true);
         assert.equal(jailing.retryAfterMs, 300);
-        await waitUntil(
-          async () => (await store.takeTokens(key, spec)).allowed,
-          'the jail is over',
-        );
+        await waitFor(async () => (await store.takeTokens(key, spec)).allowed, {
+          what: 'the jail is over',
+        });
       });
 
       it('takeRecipientTokens: no_recipient and nothing written without a bundle', async () => {
@@ -340,7 +335,7 @@ function conformance(
         await store.putBundle(h, 'b1', ['a'], MINUTE);
         const first = await store.firstSeen(h);
         assert.ok(first !== null && Math.abs(first - Date.now()) < 5000, `${first}`);
-        await sleep(20);
+        await sleep(20); // a later upload, at a later time: first-seen must not move
         await store.putBundle(h, 'b2', ['b'], MINUTE);
         assert.equal(await store.firstSeen(h), first);
       });
@@ -350,7 +345,7 @@ function conformance(
         await store.putBundle(h, 'b1', ['a', 'b'], 300);
         const first = await store.firstSeen(h);
         assert.notEqual(await store.fetchBundle(h), null);
-        await sleep(700);
+        await outliveShortTtl();
         assert.equal(await store.fetchBundle(h), null);
         assert.equal(await store.prekeyCount(h), null);
         assert.equal(await store.firstSeen(h), null);
@@ -397,7 +392,7 @@ function conformance(
         const shortLived = hash();
         await s.putBundle(shortLived, 'b', [], 300);
         assert.ok((await s.randomIdentities(10)).includes(shortLived));
-        await sleep(700);
+        await outliveShortTtl();
         assert.deepEqual((await s.randomIdentities(10)).sort(), ids);
 
         await s.burnIdentity(ids[0] ?? '');
@@ -445,7 +440,7 @@ function conformance(
         await store.registerNickname(a, refreshed, 'Refreshed', 300);
         await store.registerNickname(a, refreshed, 'Refreshed', MINUTE);
         await store.registerNickname(b, expiring, 'Expiring', 300);
-        await sleep(700);
+        await outliveShortTtl();
         assert.deepEqual(await store.lookupNickname(refreshed), {
           identityHash: a,
           nickname: 'Refreshed',
@@ -491,7 +486,7 @@ function conformance(
         const h = hash();
         await store.addSessionToken(h, 'short', 300, 2);
         await store.addSessionToken(h, 'long', MINUTE, 2);
-        await sleep(700);
+        await outliveShortTtl();
         assert.equal(await store.hasSessionToken(h, 'short'), false);
         await store.addSessionToken(h, 'new', MINUTE, 2);
         assert.deepEqual(await live(h, ['short', 'long', 'new']), ['long', 'new']);
@@ -502,7 +497,7 @@ function conformance(
         await store.addSessionToken(h, 'long', MINUTE, 5);
         await store.addSessionToken(h, 'short', 300, 5);
         await store.addSessionToken(gone, 'short', 300, 5);
-        await sleep(700);
+        await outliveShortTtl();
         assert.deepEqual(await live(h, ['long', 'short']), ['long']);
         assert.equal(await store.hasSessionToken(gone, 'short'), false);
         if (backend.keys) {
@@ -614,7 +609,7 @@ function conformance(
           await store.enqueue(h, { id: 'a', payload: 'abc' }, limits(1, 3, 300)),
           'queued',
         );
-        await sleep(700);
+        await outliveShortTtl();
         assert.deepEqual(await store.queued(h), []);
         assert.equal(
           await store.enqueue(h, { id: 'b', payload: 'def' }, limits(1, 3, 300)),
@@ -626,7 +621,7 @@ function conformance(
        *  Redis time to pass, until `expired()` says so. */
       const expire = async (ms: number, expired: () => Promise<boolean>): Promise<void> => {
         backend.advanceClock?.(ms + 1);
-        await waitUntil(expired, 'the item expires');
+        await waitFor(expired, { what: 'the item expires' });
       };
       const ids = async (h: string) => (await store.queued(h)).map((i) => i.id);
 
@@ -830,21 +825,21 @@ function conformance(
         const first: string[] = [];
         await receiver.subscribe(h, (m) => first.push(m));
         assert.equal(await store.publish(h, 'hello ✓\n{"type":"msg"}'), 1);
-        await waitUntil(() => first.length === 1, 'the message arrives');
+        await waitFor(() => first.length === 1, { what: 'the message arrives' });
         assert.deepEqual(first, ['hello ✓\n{"type":"msg"}']);
 
         // One handler per identity: subscribing again replaces it.
         const second: string[] = [];
         await receiver.subscribe(h, (m) => second.push(m));
         assert.equal(await store.publish(h, 'again'), 1);
-        await waitUntil(() => second.length === 1, 'the second handler gets it');
+        await waitFor(() => second.length === 1, { what: 'the second handler gets it' });
         assert.deepEqual(first, ['hello ✓\n{"type":"msg"}']);
 
         assert.equal(await store.publish(hash(), 'other identity'), 0);
         await receiver.unsubscribe(h);
         assert.equal(await store.publish(h, 'gone'), 0);
         await receiver.unsubscribe(hash());
-        await sleep(50);
+        await sleep(50); // a moment for anything wrongly delivered to show up
         assert.deepEqual(second, ['again']);
       });
     });

@@ -13,6 +13,7 @@ import {
   type ShaperTimers,
   type TrafficShaperOptions,
 } from '../src/normalize/traffic-shaper.js';
+import { waitFor } from './helpers/wait.js';
 
 // Compile-time check: a `ws` WebSocket is a FrameSink.
 export const webSocketIsFrameSink: (ws: WebSocket) => FrameSink = (ws) => ws;
@@ -623,10 +624,7 @@ describe('TrafficShaper (real timers)', () => {
     const keepAlive = setInterval(() => {}, 1000);
     await sink.waitForWrites(4);
     assert.deepEqual(sink.types(), ['msg', 'dummy_pacing', 'dummy_pacing', 'dummy_pacing']);
-    const deadline = performance.now() + 10_000;
-    while (shaper.pacingOutboxes > 0 && performance.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitFor(() => shaper.pacingOutboxes === 0, { what: 'pacing stops' });
     assert.equal(shaper.pacingOutboxes, 0, 'pacing stopped after the idle window');
     const total = sink.writes.length;
     assert.ok(total <= 1 + 7, `${total} frames`); // at most one per 50 ms within 300 ms

@@ -7,14 +7,13 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { generateIdentity } from '../src/client/identity.js';
 import { solvePow } from '../src/client/pow-solver.js';
 import type { Config } from '../src/config.js';
+import type { Json } from '../src/json.js';
 import type { Relay } from '../src/server.js';
-import { quietRedisStore, storeBackends } from './helpers/backends.js';
+import { testRedisStore, storeBackends } from './helpers/backends.js';
 import { redisKeysContaining } from './helpers/redis-keys.js';
 import { redisCli, startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { startTestRelay, type TestRelay } from './helpers/relay.js';
 import { authedPeer, powAuthPayload, RawPeer } from './helpers/ws.js';
-
-type Json = Record<string, unknown>;
 
 const GENEROUS = {
   jitterMs: [0, 2] as [number, number],
@@ -115,7 +114,10 @@ describe('WebSocket auth attempts are rate limited', () => {
   /** A relay on its own Redis, so the test can see every key it wrote. */
   const relayOn = async (overrides: Partial<Config>) => {
     redis = await startRedisServer();
-    return startTestRelay({ ...GENEROUS, ...overrides }, { store: quietRedisStore(redis.url) });
+    return startTestRelay(
+      { ...GENEROUS, ...overrides },
+      { store: testRedisStore({ url: redis.url }) },
+    );
   };
   const keysWith = (fragment: string) => redisKeysContaining(redis!.port, fragment);
   const bogusToken = () => ({ identity_hash: generateIdentity().identityHash, session_token: 'x' });

@@ -17,29 +17,23 @@ import { generateIdentity, signMessage, type Identity } from '../src/client/iden
 import { loadIdentity, saveIdentity } from '../src/client/identity-file.js';
 import { solvePowSync } from '../src/client/pow-solver.js';
 import { RelaySession, type Frame, type RelaySessionOptions } from '../src/client/ws-client.js';
+import { PADDED_SIZE, padJson } from '../src/normalize/padding.js';
+import { nextEvent } from './helpers/wait.js';
+import type { AnyJson } from './helpers/ws.js';
 
-const PAD = 1536;
 const BACKOFF = { minMs: 5, maxMs: 20 };
-/** Long enough for several reconnect attempts with BACKOFF to have happened, had they been made. */
+/** Long enough for several reconnect attempts with BACKOFF to have happened, had they been made:
+ *  a deliberate wait, to prove that none is made. */
 const NO_RECONNECT_WINDOW_MS = 200;
 
-type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-/** Compact JSON followed by JSON whitespace up to the next multiple of 1536 bytes (§6). */
-function padded(value: object): string {
-  const json = JSON.stringify(value);
-  const length = Math.ceil(Buffer.byteLength(json) / PAD) * PAD;
-  const ws = ' \t\r\n';
-  let out = json;
-  while (out.length < length) out += ws[out.length % ws.length];
-  return out;
-}
+/** Padded JSON text (§6), as the relay sends it. */
+const padded = (value: object): string => padJson(value).toString('utf8');
 
 interface FakeConnection {
   ws: WebSocket;
   socket: Socket;
   /** Every JSON frame received, in order. */
-  frames: Json[];
+  frames: AnyJson[];
   identityHash?: string;
   send(...frames: Frame[]): void;
 }
@@ -55,7 +49,7 @@ class FakeRelay extends EventEmitter {
   aliasLimit = 50;
   /** Frames sent right after auth_success, in the same TCP write. */
   afterAuth: (conn: FakeConnection) => Frame[] = () => [];
-  onRelay: (conn: FakeConnection, frame: Json) => void = (conn, frame) =>
+  onRelay: (conn: FakeConnection, frame: AnyJson) => void = (conn, frame) =>
     conn.send({ type: 'delivery_status', id: frame.id, target: frame.to, status: 'delivered' });
 
   private constructor(
@@ -93,12 +87,12 @@ class FakeRelay extends EventEmitter {
     await once(this.http, 'close');
   }
 
-  authFrames(): Json[] {
+  authFrames(): AnyJson[] {
     return this.connections.map((c) => c.frames.find((f) => f.type === 'auth')?.payload);
   }
 
   /** Ack frames received, on every connection from index `from` on. */
-  acks(from = 0): Json[] {
+  acks(from = 0): AnyJson[] {
     return this.connections.slice(from).flatMap((c) => c.frames.filter((f) => f.type === 'ack'));
   }
 
@@ -135,7 +129,7 @@ class FakeRelay extends EventEmitter {
     this.emit('connection', conn);
   }
 
-  private subscribeAlias(conn: FakeConnection, p: Json): void {
+  private subscribeAlias(conn: FakeConnection, p: AnyJson): void {
     const aliases = conn.frames.filter((f) => f.type === 'subscribe_alias').length;
     if (!this.validPow(String(p.seed), String(p.alias), p.nonce))
       conn.send({ type: 'error', code: 'pow_invalid', message: 'Invalid proof of work' });
@@ -149,7 +143,7 @@ class FakeRelay extends EventEmitter {
     return createHash('sha256').update(`${seed}${context}${nonce}`).digest('hex').startsWith('00');
   }
 
-  private authenticate(conn: FakeConnection, p: Json): void {
+  private authenticate(conn: FakeConnection, p: AnyJson): void {
     const h = this.verifiedIdentity(p);
     if (!h) {
       conn.send({ type: 'error', code: 'auth_failed', message: 'Authentication failed' });
@@ -163,7 +157,7 @@ class FakeRelay extends EventEmitter {
     conn.send({ ...success, keys_missing: true, prekeys: 0 }, ...this.afterAuth(conn));
   }
 
-  private verifiedIdentity(p: Json): string | null {
+  private verifiedIdentity(p: AnyJson): string | null {
     const h = String(p?.identity_hash);
     if (p?.session_token !== undefined)
       return !this.refuseTokens && this.tokens.get(p.session_token) === h ? h : null;
@@ -186,29 +180,13 @@ class FakeRelay extends EventEmitter {
   }
 }
 
-/** Resolves with the arguments of the next `event` whose arguments satisfy `match`. */
-function next(
-  emitter: EventEmitter,
-  event: string,
-  match: (...args: Json[]) => boolean = () => true,
-): Promise<Json[]> {
-  return new Promise((resolve) => {
-    const listener = (...args: Json[]): void => {
-      if (!match(...args)) return;
-      emitter.off(event, listener);
-      resolve(args);
-    };
-    emitter.on(event, listener);
-  });
-}
-
 /** Waits until the fake has received acks covering every id (on connections from `from` on). */
-function ackedAll(relay: FakeRelay, ids: string[], from = 0): Promise<Json[]> {
+function ackedAll(relay: FakeRelay, ids: string[], from = 0): Promise<AnyJson[]> {
   const covered = () => {
     const acked = new Set(relay.acks(from).flatMap((a) => a.ids));
     return ids.every((id) => acked.has(id));
   };
-  return covered() ? Promise.resolve([]) : next(relay, 'frame', covered);
+  return covered() ? Promise.resolve([]) : nextEvent(relay, 'frame', covered);
 }
 
 async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<void> {
@@ -304,7 +282,7 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
         msg('m1', 'live'),
       ];
       const s = session();
-      const events: Json[] = [];
+      const events: AnyJson[] = [];
       s.on('queued', (e) => events.push(['queued', e]));
       s.on('message', (e) => events.push(['message', e]));
       await s.connect();
@@ -349,7 +327,7 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
       const s = session();
       let closing: Promise<void> | undefined;
       s.on('message', () => (closing = s.close()));
-      const serverSide = next(relay, 'closed');
+      const serverSide = nextEvent(relay, 'closed');
       await s.connect();
       await serverSide;
       await closing;
@@ -362,10 +340,10 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
     it('does not ack with autoAck: false; ack() sends the ids given', async () => {
       relay.afterAuth = () => [msg('m1', 'live')];
       const s = session({ autoAck: false });
-      const received = next(s, 'message');
+      const received = nextEvent(s, 'message');
       await s.connect();
       const [{ id }] = await received;
-      const ack = next(relay, 'frame', (_conn, f) => f.type === 'ack');
+      const ack = nextEvent(relay, 'frame', (_conn, f) => f.type === 'ack');
       s.ack([id]);
       await ack;
       assert.deepEqual(
@@ -378,14 +356,14 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
       const s = session();
       await s.connect();
       const conn = relay.connections[0]!;
-      const binary = next(s, 'binary');
-      conn.ws.send(Buffer.concat([Buffer.from('hi'), Buffer.alloc(PAD - 2)]));
+      const binary = nextEvent(s, 'binary');
+      conn.ws.send(Buffer.concat([Buffer.from('hi'), Buffer.alloc(PADDED_SIZE - 2)]));
       assert.equal(((await binary)[0] as Buffer).subarray(0, 2).toString(), 'hi');
       const events = Promise.all([
-        next(s, 'sealed'),
-        next(s, 'frame'),
-        next(s, 'relayError'),
-        next(s, 'dummy'),
+        nextEvent(s, 'sealed'),
+        nextEvent(s, 'frame'),
+        nextEvent(s, 'relayError'),
+        nextEvent(s, 'dummy'),
       ]);
       conn.send(
         { type: 'sealed_message', body: { x: 1 } },
@@ -409,13 +387,13 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
       const s = session();
       const queuedIds: string[] = [];
       s.on('queued', (e) => queuedIds.push(e.id));
-      const closes: Json[] = [];
+      const closes: AnyJson[] = [];
       s.on('close', (e) => closes.push(e));
       const first = await s.connect();
       await ackedAll(relay, ['q1']);
 
-      const reconnecting = next(s, 'reconnecting');
-      const again = next(s, 'authenticated');
+      const reconnecting = nextEvent(s, 'reconnecting');
+      const again = nextEvent(s, 'authenticated');
       relay.connections[0]!.ws.terminate();
       const [{ attempt }] = await reconnecting;
       const [second] = await again;
@@ -434,7 +412,7 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
       const s = session();
       await s.connect();
       relay.refuseTokens = true;
-      const again = next(s, 'authenticated');
+      const again = nextEvent(s, 'authenticated');
       relay.connections[0]!.ws.terminate();
       await again;
       const kinds = relay.authFrames().map((p) => (p.session_token ? 'token' : 'pow'));
@@ -445,7 +423,7 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
     it('close() closes with a handshake and does not reconnect', async () => {
       const s = session();
       await s.connect();
-      const serverSide = next(relay, 'closed');
+      const serverSide = nextEvent(relay, 'closed');
       await s.close();
       const [, code] = await serverSide;
       assert.equal(code, 1000);
@@ -458,8 +436,8 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
       it(`stops reconnecting after ${code}`, async () => {
         const s = session();
         await s.connect();
-        const error = next(s, 'relayError');
-        const closed = next(s, 'close');
+        const error = nextEvent(s, 'relayError');
+        const closed = nextEvent(s, 'close');
         const conn = relay.connections[0]!;
         conn.send({ type: 'error', code, message: 'bye' });
         conn.ws.close(4000);
@@ -474,7 +452,7 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
     it('stays down with reconnect: false', async () => {
       const s = session({ reconnect: false });
       await s.connect();
-      const closed = next(s, 'close');
+      const closed = nextEvent(s, 'close');
       relay.connections[0]!.ws.terminate();
       await closed;
       await sleep(NO_RECONNECT_WINDOW_MS);
@@ -487,7 +465,7 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
     const BOB = 'b'.repeat(64);
 
     it('send() resolves with the delivery_status of its own id', async () => {
-      const relays: Json[] = [];
+      const relays: AnyJson[] = [];
       relay.onRelay = (conn, frame) => {
         relays.push(frame);
         if (relays.length < 2) return;
@@ -518,7 +496,7 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
     it('sendBinary() sends [hex recipient][payload] and takes the next status for it', async () => {
       const s = session();
       await s.connect();
-      const received = next(relay, 'binary');
+      const received = nextEvent(relay, 'binary');
       const status = await s.sendBinary(BOB.toUpperCase(), Buffer.from([1, 2, 3]));
       const [, frame] = await received;
       assert.deepEqual(frame, Buffer.concat([Buffer.from(BOB), Buffer.from([1, 2, 3])]));
@@ -532,7 +510,7 @@ describe('RelaySession (fake relay)', { timeout: 30_000 }, () => {
       await s.connect();
       await rejectsWithCode(s.send(BOB, 'env', { timeoutMs: 20 }), 'timeout');
       const pending = s.send(BOB, 'env');
-      await next(relay, 'frame', (_conn, f) => f.type === 'relay');
+      await nextEvent(relay, 'frame', (_conn, f) => f.type === 'relay');
       relay.connections[0]!.ws.terminate();
       await rejectsWithCode(pending, 'connection_closed');
     });

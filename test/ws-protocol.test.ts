@@ -6,6 +6,7 @@ import { generateIdentity, signMessage } from '../src/client/identity.js';
 import { solvePow } from '../src/client/pow-solver.js';
 import { RelayClient } from '../src/client/rest-client.js';
 import { PADDED_SIZE } from '../src/normalize/padding.js';
+import { assertPadded } from './helpers/padding.js';
 import { authedPeer, powAuthPayload, RawPeer, withBundle } from './helpers/ws.js';
 import { startTestRelay, type TestRelay } from './helpers/relay.js';
 
@@ -19,12 +20,7 @@ const FAST = {
 };
 
 function assertAllPadded(peer: RawPeer): void {
-  for (const r of peer.received)
-    assert.equal(
-      r.length % PADDED_SIZE,
-      0,
-      `frame of ${r.length} bytes: ${JSON.stringify(r.json)}`,
-    );
+  for (const r of peer.received) assertPadded(r, `frame ${JSON.stringify(r.json)}`);
 }
 
 describe('WebSocket: before authentication', () => {
@@ -196,7 +192,7 @@ describe('WebSocket: authentication', () => {
     await peer.close();
     await authFails({ identity_hash: other.identityHash, session_token: success.session_token });
     await authFails({ identity_hash: me.identityHash, session_token: 'forged' });
-    await new Promise((resolve) => setTimeout(resolve, 2200));
+    await new Promise((resolve) => setTimeout(resolve, 2200)); // outlives the 2 s token TTL
     await authFails(
       { identity_hash: me.identityHash, session_token: success.session_token },
       /expired/,
@@ -457,7 +453,8 @@ describe('WebSocket: rate limits', () => {
       assert.ok(
         statuses.filter((s) => s.reason === 'rate_limited').every((s) => s.retry_after <= 10),
       );
-      // Another sender can still reach the recipient once the bucket refills (no jail).
+      // Another sender can still reach the recipient once the bucket refills (no jail): a token
+      // comes back every 5 s, so time has to pass.
       await new Promise((resolve) => setTimeout(resolve, 5100));
       const b = await authedPeer(t.relay, generateIdentity());
       b.peer.send({ type: 'relay', to, envelope: 'e', id: 'late' });

@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { withTimeout } from '../../src/time.js';
 import type { AttackCommand, Command, Response } from './protocol.js';
 
 export const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -472,13 +473,9 @@ export class BenchChild<C extends Commands> {
       serialization: 'advanced',
     });
     const forked = new BenchChild<C>(child, name);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      forked.ready,
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${name} did not start in 20 s`)), 20_000);
-      }),
-    ]).finally(() => clearTimeout(timer));
+    await withTimeout(forked.ready, 20_000, () => {
+      throw new Error(`${name} did not start in 20 s`);
+    });
     return forked;
   }
 

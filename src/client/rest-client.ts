@@ -32,7 +32,8 @@ export interface Solution {
   nonce: string;
 }
 
-type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** A parsed answer of the relay, left untyped for callers. */
+type Answer = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export class RelayClient {
   constructor(readonly options: ClientOptions) {}
@@ -42,7 +43,7 @@ export class RelayClient {
     path: string,
     body?: unknown,
     headers: Record<string, string> = {},
-  ): Promise<Json> {
+  ): Promise<Answer> {
     const url = new URL(path, this.options.url);
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
     const payload =
@@ -78,7 +79,7 @@ export class RelayClient {
       req.on('error', reject);
       req.end(payload);
     });
-    let json: Json;
+    let json: Answer;
     try {
       json = JSON.parse(text);
     } catch {
@@ -131,11 +132,11 @@ export class RelayClient {
     return this.request('POST', '/keys/upload', body, this.powHeaders(solution));
   }
 
-  fetchBundle(identityHash: string): Promise<Json> {
+  fetchBundle(identityHash: string): Promise<Answer> {
     return this.request('GET', `/keys/fetch?user=${encodeURIComponent(identityHash)}`);
   }
 
-  fetchBundles(identityHashes: string[]): Promise<Record<string, Json>> {
+  fetchBundles(identityHashes: string[]): Promise<Record<string, Answer>> {
     return this.request(
       'GET',
       `/keys/fetch?user=${identityHashes.map(encodeURIComponent).join(',')}`,
@@ -157,7 +158,7 @@ export class RelayClient {
     identity: Identity | null,
     nickname: string,
     identityHash?: string,
-  ): Promise<Json> {
+  ): Promise<Answer> {
     const hash = identity?.identityHash ?? identityHash!;
     const solution = await this.solve(
       { type: 'nickname', nickname, identity_hash: hash },

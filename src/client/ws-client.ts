@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
+import { isIdentityHash } from '../identity/crypto.js';
 import { RelayClientError } from './errors.js';
 import { signMessage, type Identity } from './identity.js';
 import { solvePow } from './pow-solver.js';
@@ -84,7 +85,6 @@ export interface RelaySessionEvents {
 export type SessionState = 'closed' | 'connecting' | 'open' | 'reconnecting';
 
 const SEEN_IDS_MAX = 10_000;
-const HASH_PATTERN = /^[0-9a-fA-F]{64}$/;
 /** Errors after which reconnecting would only fight another session or a burned account. */
 const FINAL_ERRORS = new Set(['session_replaced', 'account_burned']);
 
@@ -234,7 +234,7 @@ export class RelaySession extends EventEmitter<RelaySessionEvents> {
    * to the same target, in flight at the same time, can be taken for it.
    */
   async sendBinary(to: string, payload: Buffer): Promise<DeliveryStatus> {
-    if (!HASH_PATTERN.test(to))
+    if (!isIdentityHash(to))
       throw new RelayClientError(0, 'invalid_recipient', 'A binary frame needs a 64-hex recipient');
     const target = to.toLowerCase();
     const ws = this.openSocket();

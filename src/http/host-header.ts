@@ -1,12 +1,7 @@
-// HTTP/1.1 requests must name their Host (RFC 9112 §3.2). Node's own check would answer an empty,
-// unpadded 400, so it is off (listener.ts) and the relay refuses them itself.
-import type { IncomingMessage } from 'node:http';
+// Requests without the Host HTTP/1.1 requires get a padded 400 (net/host-header.ts).
 import type { FastifyInstance } from 'fastify';
 import { badRequest } from '../errors.js';
-
-export function lacksHost(req: IncomingMessage): boolean {
-  return req.headers.host === undefined && req.httpVersion === '1.1';
-}
+import { lacksHost } from '../net/host-header.js';
 
 export function registerHostCheck(app: FastifyInstance): void {
   app.addHook('onRequest', async (request, reply) => {

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { notFound } from '../errors.js';
 import { securityHeaders } from './headers.js';
-import { createListener } from './listener.js';
+import { createListener } from '../net/listener.js';
 import { clientErrorHandler, paddedError } from './raw-reply.js';
 
 export interface MetricsListener {

@@ -2,7 +2,7 @@
 // own bucket named in its route config. Runs before the body is read.
 import type { FastifyInstance } from 'fastify';
 import type { IpBucket, RateLimiter } from '../ratelimit/limiter.js';
-import { ipLimitKey } from './connection-cap.js';
+import { ipLimitKey } from '../net/ip-limit-key.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {

@@ -6,6 +6,7 @@ import { decodeBase64, verifySignature } from '../identity/crypto.js';
 import { checkSignature } from '../identity/proof.js';
 import { base64, identityHash, identityKey, signature, x25519Key } from '../identity/schemas.js';
 import { compileCheck } from '../schema-check.js';
+import type { Json } from '../json.js';
 
 export const MAX_PREKEYS = 100;
 const MAX_KEY_ID = 0xffff_ffff;
@@ -94,8 +95,6 @@ export type PreKey = Static<typeof PreKey>;
 export type SignedPreKey = Static<typeof SignedPreKey>;
 export type PublicBundle = Static<typeof PublicBundle>;
 export type FetchedBundle = Static<typeof FetchedBundle>;
-
-type Json = Record<string, unknown>;
 
 const invalid = (why: string) => badRequest('invalid_bundle', `Invalid bundle: ${why}`);
 const checkShape = compileCheck(BundleShape);

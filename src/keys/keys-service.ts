@@ -9,6 +9,7 @@ import { identityHash } from '../identity/schemas.js';
 import type { PowProof, PowService } from '../pow/pow-service.js';
 import { compileCheck } from '../schema-check.js';
 import type { Store } from '../store/store.js';
+import { DAY_MS } from '../time.js';
 import {
   checkBundleSignatures,
   parseBundleShape,
@@ -33,7 +34,6 @@ export const FetchList = Type.Array(
   },
 );
 const checkFetchList = compileCheck(FetchList);
-const DAY_MS = 86_400_000;
 
 export class KeysService {
   constructor(

@@ -8,9 +8,9 @@ import { checkSignature, keyOfIdentity } from '../identity/proof.js';
 import type { PowProof, PowService } from '../pow/pow-service.js';
 import { compileCheck } from '../schema-check.js';
 import type { Store } from '../store/store.js';
+import { DAY_MS } from '../time.js';
 
 export const MAX_LOOKUP = 10;
-const DAY_MS = 86_400_000;
 
 export const Nickname = Type.String({
   pattern: '^[A-Za-z0-9_-]{3,32}$',

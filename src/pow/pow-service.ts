@@ -4,6 +4,7 @@ import { RelayError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { ServerSecret } from '../secret.js';
 import type { Store } from '../store/store.js';
+import { DAY_MS } from '../time.js';
 import { leadingZeroNibbles, normaliseNonce, powDigest } from './hash-rule.js';
 import { decodeSeed, encodeSeed, type PowPurpose } from './seed.js';
 
@@ -29,7 +30,6 @@ const CHALLENGE_TYPES = new Map<string, PowPurpose>([
 ]);
 /** The values `GET /pow/challenge?type=` takes. */
 export const CHALLENGE_TYPE_NAMES: readonly string[] = [...CHALLENGE_TYPES.keys()];
-const DAY_MS = 86_400_000;
 const LOAD_WINDOW_S = 10;
 // Instances' clocks differ slightly: keep the spent record a little longer than the seed lives
 // so no instance still accepts a seed whose record has already expired.

@@ -54,6 +54,7 @@ export function encodeSeed(data: SeedData, secret: string): string {
 
 /** The seed's issue data, or why it is refused. `nowMs` is milliseconds since the epoch. */
 export function decodeSeed(hex: string, secret: string, nowMs: number): SeedData | SeedRejection {
+  // Lower case only: a seed is spent under its text, so each seed must have one spelling.
   if (!SEED_HEX.test(hex)) return 'malformed';
   const seed = Buffer.from(hex, 'hex');
   const expected = seedMac(secret, seed.subarray(0, MAC_OFFSET));

@@ -28,6 +28,7 @@ import {
   type BucketState,
 } from '../store/memory/token-bucket.js';
 import { TtlMap } from '../store/memory/ttl-map.js';
+import { DAY_MS, SECOND_MS } from '../time.js';
 
 export type IpBucket =
   | 'global'
@@ -47,8 +48,6 @@ export type StoreIdentityBucket = Exclude<IdentityBucket, 'msg_send'>;
 export type LocalBucket = 'ws_frames' | 'msg_send' | 'queue_bytes';
 
 const JAIL_STRIKES = 6;
-const SECOND = 1000;
-const DAY_MS = 86_400_000;
 const JAIL_CACHE_SWEEP_AT = 10_000;
 /** Local buckets: every SWEEP_EVERY takes, reclaim up to SWEEP_BUDGET expired ones. */
 const SWEEP_EVERY = 256;
@@ -61,10 +60,10 @@ export interface BucketSpecs {
 }
 
 export function bucketSpecs(config: Config): BucketSpecs {
-  const jail = { strikes: JAIL_STRIKES, jailMs: config.jailSeconds * SECOND };
+  const jail = { strikes: JAIL_STRIKES, jailMs: config.jailSeconds * SECOND_MS };
   const jailing = (capacity: number, windowS: number): BucketSpec => ({
     capacity,
-    windowMs: windowS * SECOND,
+    windowMs: windowS * SECOND_MS,
     jail,
   });
   return {
@@ -81,14 +80,14 @@ export function bucketSpecs(config: Config): BucketSpecs {
     },
     identity: {
       // A recipient's bucket is never jailed: that would let anyone silence a user.
-      msg_receive: { capacity: config.limitMsgReceive, windowMs: 10 * SECOND },
+      msg_receive: { capacity: config.limitMsgReceive, windowMs: 10 * SECOND_MS },
       ws_auth: jailing(config.limitWsAuthIdentity, 60),
     },
     local: {
       ws_frames: jailing(config.limitWsFrames, 10),
       msg_send: jailing(config.limitMsgSend, 10),
       // Refused per message (the sender hears rate_limited), never jailed.
-      queue_bytes: { capacity: config.limitQueueBytes, windowMs: 60 * SECOND },
+      queue_bytes: { capacity: config.limitQueueBytes, windowMs: 60 * SECOND_MS },
     },
   };
 }
@@ -182,7 +181,7 @@ export class RateLimiter {
     // A fresh jail reports the whole jail time; a standing one the time left.
     if (result.jailed && result.retryAfterMs === spec.jail?.jailMs)
       this.metrics.jailed.inc({ bucket: label });
-    throw rateLimited(Math.max(1, Math.ceil(result.retryAfterMs / SECOND)));
+    throw rateLimited(Math.max(1, Math.ceil(result.retryAfterMs / SECOND_MS)));
   }
 
   /** Forgets an identity's local buckets and cached jails (after a burn its counters are gone). */
@@ -217,7 +216,7 @@ export class RateLimiter {
       if (jailedUntil !== undefined) {
         if (jailedUntil > now) {
           this.metrics.rateLimited.inc({ bucket });
-          throw rateLimited(Math.ceil((jailedUntil - now) / SECOND));
+          throw rateLimited(Math.ceil((jailedUntil - now) / SECOND_MS));
         }
         this.jailCache.delete(key);
       }
@@ -240,7 +239,7 @@ export class RateLimiter {
         result.jailedUntil > 0 ? result.jailedUntil : now + result.retryAfterMs,
       );
     }
-    throw rateLimited(Math.max(1, Math.ceil(result.retryAfterMs / SECOND)));
+    throw rateLimited(Math.max(1, Math.ceil(result.retryAfterMs / SECOND_MS)));
   }
 
   private sweepJails(now: number): void {

@@ -3,7 +3,7 @@
 // handleUpgrade (method, Upgrade, Sec-WebSocket-Key, -Version, -Protocol), plus path and Host.
 import type { IncomingMessage } from 'node:http';
 import { RelayError, badRequest, notFound } from '../errors.js';
-import { lacksHost } from '../http/host-header.js';
+import { lacksHost } from '../net/host-header.js';
 
 export interface UpgradeRefusal {
   error: RelayError;

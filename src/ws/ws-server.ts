@@ -6,11 +6,12 @@ import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { RelayError } from '../errors.js';
-import { clientIp, type TrustFn } from '../http/client-ip.js';
-import { ipLimitKey } from '../http/connection-cap.js';
+import { clientIp, type TrustFn } from '../net/client-ip.js';
+import { ipLimitKey } from '../net/ip-limit-key.js';
 import { replyAndDestroy } from '../http/raw-reply.js';
 import type { TrafficShaper } from '../normalize/traffic-shaper.js';
 import type { Router } from '../relay/router.js';
+import { withTimeout } from '../time.js';
 import { Session, type SessionDeps } from './session.js';
 import { upgradeRefusal, type UpgradeRefusal } from './upgrade-check.js';
 
@@ -62,11 +63,6 @@ export class WebSocketLayer {
     this.router.settlePending();
     for (const session of this.sessions) session.closeWith('server_shutdown');
     const closed = Promise.all([...this.sessions].map((s) => s.closed));
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      closed,
-      new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_WAIT_MS))),
-    ]);
-    clearTimeout(timer);
+    await withTimeout(closed, SHUTDOWN_WAIT_MS);
   }
 }

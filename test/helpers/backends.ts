@@ -1,11 +1,10 @@
 // The two store backends an end-to-end suite runs against: the embedded memory store, and Redis
 // on a redis-server the suite starts itself.
-import { createLogger } from '../../src/log.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
-import { RedisStore } from '../../src/store/redis/redis-store.js';
+import { RedisStore, type RedisStoreOptions } from '../../src/store/redis/redis-store.js';
 import type { Store } from '../../src/store/store.js';
+import { silentLogger } from './logs.js';
 import { startRedisServer, type TestRedisServer } from './redis-server.js';
-import { logCapture } from './relay.js';
 
 export interface Backend {
   name: 'memory' | 'redis';
@@ -14,13 +13,10 @@ export interface Backend {
   redis?: TestRedisServer;
 }
 
-/** A RedisStore on `url` whose logs go nowhere. */
-export function quietRedisStore(url: string): RedisStore {
-  return new RedisStore({
-    url,
-    requireVolatile: false,
-    logger: createLogger('silent', logCapture().stream),
-  });
+/** A RedisStore on a test server (`url`) or cluster (`cluster`); by default it does not check
+ *  that Redis is volatile and its logs go nowhere. */
+export function testRedisStore(options: Partial<RedisStoreOptions>): RedisStore {
+  return new RedisStore({ requireVolatile: false, logger: silentLogger(), ...options });
 }
 
 export function storeBackends(): Backend[] {
@@ -30,7 +26,7 @@ export function storeBackends(): Backend[] {
       name: 'redis',
       async store() {
         this.redis = await startRedisServer();
-        return quietRedisStore(this.redis.url);
+        return testRedisStore({ url: this.redis.url });
       },
     },
   ];

@@ -12,7 +12,7 @@ import { PADDED_SIZE } from '../../src/normalize/padding.js';
 import { assertSameEntries, redisEntries, type RedisEntry } from './redis-keys.js';
 import { startRedisServer, type TestRedisServer } from './redis-server.js';
 import { startTestRelay, type TestRelay } from './relay.js';
-import { within } from './raw-http.js';
+import { within } from './wait.js';
 import { authedPeer, type RawPeer, type Received, withBundle } from './ws.js';
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { PADDED_SIZE } from '../../src/normalize/padding.js';
 import type { Relay } from '../../src/server.js';
+import { assertPadded } from './padding.js';
 
 export interface RawClient {
   socket: Socket;
@@ -86,7 +86,7 @@ export function parseResponse(raw: Buffer): RawResponse {
 /** A padded JSON error with every security header (HSTS only over TLS); returns its code. */
 export function assertPaddedError(res: RawResponse, status: number, tls: boolean): string {
   assert.equal(res.status, status);
-  assert.ok(res.body.length > 0 && res.body.length % PADDED_SIZE === 0, `${res.body.length} B`);
+  assertPadded(res.body);
   assert.equal(Number(res.headers['content-length']), res.body.length);
   assert.match(res.headers['content-type'] ?? '', /^application\/json/);
   assertSecurityHeaders(res, tls);
@@ -148,13 +148,4 @@ export function ownListeningPorts(): Set<number> {
   }
   const rows = tcpTable().filter((row) => row.state === '0A' && inodes.has(row.inode));
   return new Set(rows.map((row) => row.port));
-}
-
-/** Rejects when `promise` has not settled within `ms` (a deadline, not a timing assertion). */
-export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }

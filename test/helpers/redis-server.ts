@@ -5,8 +5,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { withTimeout } from '../../src/time.js';
+import { waitFor } from './wait.js';
 
 const run = promisify(execFile);
 const START_TIMEOUT_MS = 10_000;
@@ -105,17 +106,19 @@ export async function unstartedRedisServer(extraArgs: ExtraArgs = []): Promise<T
     void exited.then(() => (dead = true));
     process.once('exit', killOnExit);
 
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    while (!(await pingable(port))) {
-      if (dead || Date.now() > deadline) {
-        proc.kill('SIGKILL');
-        await exited;
-        child = undefined;
-        process.removeListener('exit', killOnExit);
-        rmSync(dir, { recursive: true, force: true });
-        throw new Error(`redis-server on port ${port} did not start:\n${output}`);
-      }
-      await sleep(25);
+    const answers = await waitFor(async () => dead || (await pingable(port)), {
+      timeoutMs: START_TIMEOUT_MS,
+    }).then(
+      () => !dead,
+      () => false,
+    );
+    if (!answers) {
+      proc.kill('SIGKILL');
+      await exited;
+      child = undefined;
+      process.removeListener('exit', killOnExit);
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`redis-server on port ${port} did not start:\n${output}`);
     }
   }
 
@@ -124,10 +127,11 @@ export async function unstartedRedisServer(extraArgs: ExtraArgs = []): Promise<T
     const proc = child;
     child = undefined;
     process.removeListener('exit', killOnExit);
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-    await exited;
-    clearTimeout(timer);
+    await withTimeout(exited, 5000, () => {
+      proc.kill('SIGKILL');
+      return exited;
+    });
     rmSync(dir, { recursive: true, force: true });
   }
 
@@ -161,13 +165,12 @@ export async function startRedisCluster(n = 3): Promise<TestRedisCluster> {
       '0',
       '--cluster-yes',
     ]);
-    const deadline = Date.now() + START_TIMEOUT_MS * 2;
-    for (const server of servers) {
-      while (!(await redisCli(server.port, 'cluster', 'info')).includes('cluster_state:ok')) {
-        if (Date.now() > deadline) throw new Error('Redis Cluster did not become ready');
-        await sleep(50);
-      }
-    }
+    const clusterOk = async (server: TestRedisServer) =>
+      (await redisCli(server.port, 'cluster', 'info')).includes('cluster_state:ok');
+    await waitFor(async () => (await Promise.all(servers.map(clusterOk))).every(Boolean), {
+      timeoutMs: START_TIMEOUT_MS * 2,
+      what: 'every node of the Redis Cluster says ok',
+    });
     return { nodes, stop: () => stopAll(servers) };
   } catch (err) {
     await stopAll(servers);

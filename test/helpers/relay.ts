@@ -1,11 +1,10 @@
 // Starts a real relay (real sockets, TLS by default) for a test, with its logs captured.
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { Writable } from 'node:stream';
 import { defaultConfig, type Config } from '../../src/config.js';
-import { createLogger } from '../../src/log.js';
 import { startRelay, type Relay } from '../../src/server.js';
 import type { Store } from '../../src/store/store.js';
+import { captureLogs } from './logs.js';
 
 export interface TestRelay {
   relay: Relay;
@@ -43,25 +42,13 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
   };
 }
 
-export function logCapture(): { logs: string[]; stream: Writable } {
-  const logs: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(line);
-      callback();
-    },
-  });
-  return { logs, stream };
-}
-
 /** `waitReady: false` returns as soon as the relay listens, before its store is ready. */
 export async function startTestRelay(
   overrides: Partial<Config> = {},
   options: { store?: Store; waitReady?: boolean } = {},
 ): Promise<TestRelay> {
   const config = testConfig(overrides);
-  const { logs, stream } = logCapture();
-  const logger = createLogger(config.logLevel, stream);
+  const { logger, logs } = captureLogs(config.logLevel);
   const relay = await startRelay(config, { logger, store: options.store });
   if (options.waitReady !== false) {
     await relay.ready.catch(async (err: unknown) => {

@@ -5,11 +5,13 @@ import { signMessage, type Identity } from '../../src/client/identity.js';
 import { solvePow } from '../../src/client/pow-solver.js';
 import { RelayClient } from '../../src/client/rest-client.js';
 import type { Relay } from '../../src/server.js';
+import { within } from './wait.js';
 
-type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** A parsed frame, untyped: tests read its fields freely. */
+export type AnyJson = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export interface Received {
-  json?: Json;
+  json?: AnyJson;
   binary?: Buffer;
   /** A text frame that is not JSON (never sent by the relay: tests check for it). */
   text?: string;
@@ -76,7 +78,7 @@ export class RawPeer {
     return peer;
   }
 
-  send(frame: Json): void {
+  send(frame: AnyJson): void {
     this.ws.send(
       typeof frame === 'string' || Buffer.isBuffer(frame) ? frame : JSON.stringify(frame),
     );
@@ -90,24 +92,20 @@ export class RawPeer {
     }
     if (this.closeCode !== undefined)
       return Promise.reject(new Error(`closed (${this.closeCode}) first`));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('timed out waiting for a frame')), timeoutMs);
+    const frame = new Promise<Received>((resolve, reject) =>
       this.waiters.push({
-        match: (r) => match(r),
+        match,
         resolve: (r) => {
-          clearTimeout(timer);
           this.cursor = this.received.length;
           resolve(r);
         },
-        reject: (err) => {
-          clearTimeout(timer);
-          reject(err);
-        },
-      });
-    });
+        reject,
+      }),
+    );
+    return within(frame, timeoutMs, 'a frame');
   }
 
-  nextOfType(type: string, timeoutMs?: number): Promise<Json> {
+  nextOfType(type: string, timeoutMs?: number): Promise<AnyJson> {
     return this.next((r) => r.json?.type === type, timeoutMs).then((r) => r.json);
   }
 
@@ -130,7 +128,7 @@ export async function powAuthPayload(
   relay: Relay,
   identity: Identity,
   extra: Record<string, unknown> = {},
-): Promise<Json> {
+): Promise<AnyJson> {
   const client = new RelayClient({ url: relay.url, ca: relay.tls?.cert });
   const h = identity.identityHash;
   const { seed, difficulty } = await client.challenge({ type: 'auth', identity_hash: h });
@@ -151,7 +149,7 @@ export async function authedPeer(
   relay: Relay,
   identity: Identity,
   extra: Record<string, unknown> = {},
-): Promise<{ peer: RawPeer; success: Json }> {
+): Promise<{ peer: RawPeer; success: AnyJson }> {
   const payload = await powAuthPayload(relay, identity, extra);
   const peer = await RawPeer.open(relay);
   peer.send({ type: 'auth', payload });

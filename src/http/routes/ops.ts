@@ -4,6 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RelayContext } from '../../context.js';
 import { StoreUnavailableError, notFound } from '../../errors.js';
+import { withTimeout } from '../../time.js';
 import { healthSchema, metricsSchema, readySchema } from '../schemas/ops.js';
 
 const READY_TIMEOUT_MS = 1000;
@@ -29,18 +30,14 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: RelayContext): void
   }));
 
   app.get('/ready', { schema: readySchema, config: { unlimited: true } }, async () => {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new StoreUnavailableError()), READY_TIMEOUT_MS);
-    });
     try {
       // Until the secret is learnt from the store, PoW and sessions cannot be served either.
       if (!ctx.secret.known) throw new StoreUnavailableError();
-      await Promise.race([ctx.store.ping(), timeout]);
+      await withTimeout(ctx.store.ping(), READY_TIMEOUT_MS, () => {
+        throw new StoreUnavailableError();
+      });
     } catch {
       throw new StoreUnavailableError();
-    } finally {
-      clearTimeout(timer);
     }
     return { status: 'ready', storage: ctx.store.kind };
   });

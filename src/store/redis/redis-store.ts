@@ -7,6 +7,7 @@
 import { ReplyError } from 'ioredis';
 import { StoreUnavailableError } from '../../errors.js';
 import type { Logger } from '../../log.js';
+import { DAY_MS, HOUR_MS, withTimeout } from '../../time.js';
 import { bucketTtlMs } from '../memory/token-bucket.js';
 import type {
   BucketSpec,
@@ -51,8 +52,8 @@ export interface RedisStoreOptions {
   logger: Logger;
 }
 
-const SECRET_TTL_MS = 30 * 86_400_000;
-const SECRET_REFRESH_MS = 3_600_000;
+const SECRET_TTL_MS = 30 * DAY_MS;
+const SECRET_REFRESH_MS = HOUR_MS;
 const PING_TIMEOUT_MS = 1000;
 
 /** Redis wants whole, positive milliseconds. */
@@ -218,17 +219,11 @@ export class RedisStore implements Store {
   }
 
   async ping(): Promise<void> {
-    await this.run(async () => {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error('Redis PING timed out')), PING_TIMEOUT_MS);
-      });
-      try {
-        await Promise.race([this.client.ping(), timeout]);
-      } finally {
-        clearTimeout(timer);
-      }
-    });
+    await this.run(() =>
+      withTimeout(this.client.ping(), PING_TIMEOUT_MS, () => {
+        throw new Error('Redis PING timed out');
+      }),
+    );
   }
 
   /** Every ioredis failure becomes StoreUnavailableError (503 `storage_unavailable`). */

@@ -4,6 +4,7 @@
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
+import { withTimeout } from '../time.js';
 
 export class OpenSockets {
   /** Every accepted TCP socket. */
@@ -35,9 +36,7 @@ export class OpenSockets {
   /** Waits for `closed` up to `graceMs`, then destroys every connection still open (those still
    *  in their TLS handshake included). */
   async destroyAfter(closed: Promise<unknown>, graceMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([closed, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
-    clearTimeout(timer);
+    await withTimeout(closed, graceMs);
     for (const socket of this.accepted) socket.destroy();
   }
 }
