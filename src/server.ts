@@ -26,6 +26,7 @@ import { ServerSecret } from './secret.js';
 import { generateSelfSigned, loadTlsMaterial, type TlsMaterial } from './tls.js';
 import { VERSION } from './version.js';
 import { WebSocketLayer } from './ws/ws-server.js';
+import { handleUpgrades } from './http/upgrades.js';
 import { drawJitterMs } from './normalize/jitter.js';
 import { TrafficShaper } from './normalize/traffic-shaper.js';
 import { AuthService } from './relay/auth-service.js';
@@ -44,6 +45,9 @@ export interface Relay {
   readonly metricsUrl: string | undefined;
   readonly tls: TlsMaterial | undefined;
   readonly ws: WebSocketLayer;
+  /** The scheduler of every outbound WebSocket frame. */
+  readonly shaper: TrafficShaper;
+  readonly router: Router;
   /**
    * Resolves once everything can be served: the store answered and passed its start-up checks,
    * the server secret is known, this instance's channel is subscribed. Rejects when the store
@@ -148,7 +152,7 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
   const sockets = new OpenSockets(server);
 
   const app = buildHttpApp(ctx, server, [registerIdentityRoutes]);
-  const ws = new WebSocketLayer(server, ctx.trust, {
+  const ws = new WebSocketLayer({
     config,
     logger,
     metrics,
@@ -159,6 +163,7 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
     auth: new AuthService(store, pow, limiter, config, secret),
     relay: new RelayService(router, limiter, pow, config),
   });
+  handleUpgrades(server, { tls: config.tls, trust: ctx.trust, target: ws });
   const ready = Promise.all([
     store
       .ready()
@@ -243,5 +248,5 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
   };
 
   const metricsUrl = metricsListener?.url;
-  return { ctx, app, server, store, port, url, metricsUrl, tls, ws, ready, close };
+  return { ctx, app, server, store, port, url, metricsUrl, tls, ws, shaper, router, ready, close };
 }

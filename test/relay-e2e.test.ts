@@ -191,7 +191,7 @@ describe('frames waiting in the outbox when a socket closes', () => {
       await Promise.all([alice.connect(), bob.connect()]);
       const pending = alice.send(bobId.identityHash, 'in flight');
       // Bob leaves while the message still waits for its jitter.
-      await waitFor(() => t.relay.ws.shaper.heldBytes > 0, {
+      await waitFor(() => t.relay.shaper.heldBytes > 0, {
         what: "the message is in Bob's outbox",
       });
       (bob as unknown as { ws: { terminate(): void } }).ws.terminate();
@@ -231,7 +231,7 @@ describe('frames waiting in the outbox when a socket closes', () => {
       const pending = alice
         .send(bobId.identityHash, 'survives shutdown')
         .catch(() => ({ status: 'closed' }));
-      await waitFor(() => first.relay.ws.shaper.heldBytes > 0, {
+      await waitFor(() => first.relay.shaper.heldBytes > 0, {
         what: "the message is in Bob's outbox",
       });
       await first.close();

@@ -106,8 +106,8 @@ describe('per-socket byte cap: a recipient that stops reading', () => {
     // The bound: what the relay held for one socket never exceeded the cap (plus a few padded
     // control frames, which are not refused).
     assert.ok(
-      t.relay.ws.shaper.peakOutboxBytes <= CAP + 4 * 1536,
-      `peak backlog ${t.relay.ws.shaper.peakOutboxBytes} > cap ${CAP}`,
+      t.relay.shaper.peakOutboxBytes <= CAP + 4 * 1536,
+      `peak backlog ${t.relay.shaper.peakOutboxBytes} > cap ${CAP}`,
     );
     assert.ok((await t.relay.store.queued(bob.identityHash)).length > 0);
 
