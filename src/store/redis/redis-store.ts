@@ -8,7 +8,7 @@ import { ReplyError } from 'ioredis';
 import { StoreUnavailableError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { DAY_MS, HOUR_MS, withTimeout } from '../../time.js';
-import { bucketTtlMs } from '../memory/token-bucket.js';
+import { bucketTtlMs } from '../token-bucket.js';
 import type {
   BucketSpec,
   ChannelHandler,
