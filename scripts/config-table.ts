@@ -1,4 +1,4 @@
-// Writes README.md's configuration reference table from the option table in src/config.ts
+// Writes README.md's configuration reference table from the option table in src/config/options.ts
 // (`npm run docs:config`); test/config.test.ts fails when the README and the options disagree.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { configTable } from '../src/config.js';

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The `entropy-relay` command. Flags mirror the ENTROPY_* variables (flags win).
 import { Command, Option } from 'commander';
-import { ConfigError, OPTIONS, flagName, loadConfig, type Config } from './config.js';
+import { ConfigError, flagName, loadConfig, type Config } from './config.js';
+import { OPTIONS } from './config/options.js';
 import { createLogger } from './log.js';
 import { startRelay } from './server.js';
 import { VERSION } from './version.js';

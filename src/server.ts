@@ -4,7 +4,8 @@
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { parseListenAddress, type Config } from './config.js';
+import type { Config } from './config.js';
+import { parseListenAddress } from './config/kinds.js';
 import type { RelayContext } from './context.js';
 import { buildHttpApp } from './http/app.js';
 import { registerIdentityRoutes } from './http/routes/identity.js';

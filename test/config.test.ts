@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { ConfigError, OPTIONS, configTable, defaultConfig, loadConfig } from '../src/config.js';
+import { ConfigError, configTable, defaultConfig, loadConfig } from '../src/config.js';
+import { OPTIONS } from '../src/config/options.js';
 
 const CLI = new URL('../src/cli.ts', import.meta.url).pathname;
 

@@ -2,7 +2,8 @@
 // on the main listener only with the admin token, whatever a reverse proxy forwards.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ConfigError, loadConfig, parseListenAddress } from '../src/config.js';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { parseListenAddress } from '../src/config/kinds.js';
 import { PADDED_SIZE } from '../src/normalize/padding.js';
 import { ownListeningPorts } from './helpers/raw-http.js';
 import { requestRelay, startTestRelay, type TestRelay } from './helpers/relay.js';

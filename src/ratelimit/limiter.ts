@@ -21,13 +21,8 @@ import {
   type Store,
   type TakeResult,
 } from '../store/store.js';
-import {
-  bucketTtlMs,
-  newBucket,
-  takeFromBucket,
-  type BucketState,
-} from '../store/memory/token-bucket.js';
-import { TtlMap } from '../store/memory/ttl-map.js';
+import { bucketTtlMs, newBucket, takeFromBucket, type BucketState } from '../store/token-bucket.js';
+import { TtlMap } from '../store/ttl-map.js';
 import { DAY_MS, SECOND_MS } from '../time.js';
 
 export type IpBucket =

@@ -14,8 +14,8 @@ import type {
   TakeResult,
 } from '../store.js';
 import { IDENTITY_BUCKETS, identityBucketKey } from '../store.js';
-import { TtlMap } from './ttl-map.js';
-import { bucketTtlMs, newBucket, takeFromBucket, type BucketState } from './token-bucket.js';
+import { bucketTtlMs, newBucket, takeFromBucket, type BucketState } from '../token-bucket.js';
+import { TtlMap } from '../ttl-map.js';
 
 interface BundleRecord {
   bundle: string;

@@ -7,8 +7,8 @@
 import { ReplyError } from 'ioredis';
 import { StoreUnavailableError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { DAY_MS, HOUR_MS, withTimeout } from '../../time.js';
-import { bucketTtlMs } from '../memory/token-bucket.js';
+import { withTimeout } from '../../time.js';
+import { bucketTtlMs } from '../token-bucket.js';
 import type {
   BucketSpec,
   ChannelHandler,
@@ -20,25 +20,20 @@ import type {
   StoredBundle,
   TakeResult,
 } from '../store.js';
+import { Channels } from './channels.js';
 import {
   closeClient,
   createClient,
   errorMessage,
-  persistenceModes,
   untilReady,
   watchConnection,
   type RedisClient,
 } from './connection.js';
-import {
-  POOL_KEY,
-  SECRET_KEY,
-  channelOf,
-  identityKeys,
-  nicknameKey,
-  spentSeedKey,
-} from './keys.js';
-import { HighWaterMark, mastersMemory } from './memory-watch.js';
+import { POOL_KEY, channelOf, identityKeys, nicknameKey, spentSeedKey } from './keys.js';
+import { HighWaterMark } from './memory-watch.js';
 import { defineScripts, runScript, type ScriptName } from './scripts.js';
+import { SharedSecret } from './shared-secret.js';
+import { checkRedisServer } from './startup-checks.js';
 
 export interface RedisStoreOptions {
   /** redis://, rediss:// or tcp:// (= redis://). */
@@ -52,8 +47,6 @@ export interface RedisStoreOptions {
   logger: Logger;
 }
 
-const SECRET_TTL_MS = 30 * DAY_MS;
-const SECRET_REFRESH_MS = HOUR_MS;
 const PING_TIMEOUT_MS = 1000;
 
 /** Redis wants whole, positive milliseconds. */
@@ -84,15 +77,9 @@ export class RedisStore implements Store {
   readonly kind = 'redis' as const;
   private readonly client: RedisClient;
   private readonly subscriber: RedisClient;
-  private readonly sharded: boolean;
   private readonly logger: Logger;
-  private readonly handlers = new Map<string, ChannelHandler>();
-  /** Channels whose UNSUBSCRIBE failed during an outage: dropped after reconnection. */
-  private readonly staleChannels = new Set<string>();
-  private readonly resubscribed: Array<() => void> = [];
-  private subscriberReadyBefore = false;
-  private secret: string | undefined;
-  private secretRefresh: NodeJS.Timeout | undefined;
+  private readonly channels: Channels;
+  private readonly secret: SharedSecret;
   private readonly highWater: HighWaterMark;
   private started: Promise<void> | undefined;
   /** Connected once and the start-up checks passed: operations may run. */
@@ -101,29 +88,19 @@ export class RedisStore implements Store {
 
   constructor(private readonly options: RedisStoreOptions) {
     this.logger = options.logger;
-    this.sharded = Boolean(options.cluster?.length);
     this.client = createClient(options, false);
     this.subscriber = createClient(options, true);
     defineScripts(this.client);
     this.highWater = new HighWaterMark(this.client, options.queueHighWater ?? 90);
+    this.secret = new SharedSecret(this.client, this.logger);
     watchConnection(this.client, 'command', this.logger);
     watchConnection(this.subscriber, 'subscriber', this.logger);
     this.client.on('ready', () => {
       this.logger.info('Redis connected');
-      void this.refreshSecret();
+      void this.secret.refresh();
     });
-    // ioredis resubscribes right after emitting 'ready': drop stale channels after that.
-    this.subscriber.on('ready', () =>
-      queueMicrotask(() => {
-        this.dropStaleChannels();
-        // Notifications published while the subscriber was away are lost: tell the owner.
-        if (this.subscriberReadyBefore) for (const listener of this.resubscribed) listener();
-        this.subscriberReadyBefore = true;
-      }),
-    );
-    this.subscriber.on(this.sharded ? 'smessage' : 'message', (channel: string, message: string) =>
-      this.dispatch(channel, message),
-    );
+    const sharded = Boolean(options.cluster?.length);
+    this.channels = new Channels(this.client, this.subscriber, sharded, this.logger);
   }
 
   async connect(): Promise<void> {
@@ -143,8 +120,7 @@ export class RedisStore implements Store {
   private async start(): Promise<void> {
     try {
       await Promise.all([untilReady(this.client), untilReady(this.subscriber)]);
-      await this.checkPersistence();
-      await this.checkEviction();
+      await checkRedisServer(this.client, this.options.requireVolatile, this.logger);
       if (this.closed) throw new StoreUnavailableError();
     } catch (err) {
       await this.close();
@@ -152,69 +128,16 @@ export class RedisStore implements Store {
     }
     this.usable = true;
     this.highWater.start();
-    this.secretRefresh = setInterval(() => void this.refreshSecret(), SECRET_REFRESH_MS);
-    this.secretRefresh.unref();
-  }
-
-  private async checkPersistence(): Promise<void> {
-    let modes: string[];
-    try {
-      modes = await persistenceModes(this.client);
-    } catch (err) {
-      this.logger.warn(
-        { err: errorMessage(err) },
-        'Could not check Redis persistence (CONFIG GET refused): make sure RDB and AOF are off',
-      );
-      return;
-    }
-    if (modes.length === 0) return;
-    const problem = `Redis persistence is on (${modes.join(', ')}): relay data can reach the disk`;
-    if (this.options.requireVolatile) {
-      throw new Error(
-        `${problem}. Refusing to start because a volatile Redis is required; ` +
-          'turn off RDB (save "") and AOF (appendonly no) on the Redis server.',
-      );
-    }
-    this.logger.warn(`${problem}. Turn off RDB (save "") and AOF (appendonly no).`);
-  }
-
-  /** maxmemory bounds offline storage; only noeviction keeps Redis from dropping queued data. */
-  private async checkEviction(): Promise<void> {
-    let masters;
-    try {
-      masters = await mastersMemory(this.client);
-    } catch (err) {
-      this.logger.warn(
-        { err: errorMessage(err) },
-        'Could not check Redis maxmemory (INFO refused): make sure it is set, with noeviction',
-      );
-      return;
-    }
-    if (masters.some((m) => m.max === 0)) {
-      this.logger.warn(
-        'Redis has no maxmemory: offline storage is unbounded. Set maxmemory (and ' +
-          'maxmemory-policy noeviction) on the Redis server.',
-      );
-    }
-    const evicting = masters.find((m) => m.policy !== 'noeviction');
-    if (evicting === undefined) return;
-    const problem = `Redis may evict queued messages (maxmemory-policy ${evicting.policy})`;
-    if (this.options.requireVolatile) {
-      throw new Error(
-        `${problem}. Refusing to start because a volatile Redis is required; ` +
-          'set maxmemory-policy noeviction on the Redis server.',
-      );
-    }
-    this.logger.warn(`${problem}: set maxmemory-policy noeviction.`);
+    this.secret.start();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.usable = false;
-    clearInterval(this.secretRefresh);
+    this.secret.stop();
     this.highWater.stop();
-    this.handlers.clear();
+    this.channels.close();
     await Promise.all([closeClient(this.client), closeClient(this.subscriber)]);
   }
 
@@ -245,36 +168,7 @@ export class RedisStore implements Store {
   }
 
   async sharedSecret(candidate: string): Promise<string> {
-    return this.run(async () => {
-      const secret = await this.script<string>(
-        'sharedSecret',
-        [SECRET_KEY],
-        [candidate, SECRET_TTL_MS],
-      );
-      this.secret = secret;
-      return secret;
-    });
-  }
-
-  /** Keeps the secret alive while this instance runs, and puts it back if Redis lost it. */
-  private async refreshSecret(): Promise<void> {
-    const ours = this.secret;
-    if (ours === undefined || this.closed) return;
-    try {
-      const current = await this.script<string>(
-        'sharedSecret',
-        [SECRET_KEY],
-        [ours, SECRET_TTL_MS],
-      );
-      if (current !== ours) {
-        this.logger.warn(
-          'The shared secret in Redis changed (Redis lost its data?): this instance keeps its ' +
-            'own, so other instances may reject its PoW seeds and session tokens until it restarts',
-        );
-      }
-    } catch {
-      // Connection errors are already logged; the next reconnection or timer tick retries.
-    }
+    return this.run(() => this.secret.take(candidate));
   }
 
   async spendSeed(seed: string, ttlMs: number): Promise<boolean> {
@@ -487,72 +381,19 @@ export class RedisStore implements Store {
   }
 
   async publish(identityHash: string, message: string): Promise<number> {
-    return this.run(async () => {
-      const channel = channelOf(identityHash);
-      const receivers = this.sharded
-        ? await this.client.spublish(channel, message)
-        : await this.client.publish(channel, message);
-      return Number(receivers);
-    });
+    return this.run(() => this.channels.publish(channelOf(identityHash), message));
   }
 
   onResubscribed(listener: () => void): void {
-    this.resubscribed.push(listener);
+    this.channels.onResubscribed(listener);
   }
 
   async subscribe(identityHash: string, handler: ChannelHandler): Promise<void> {
-    const channel = channelOf(identityHash);
-    await this.run(async () => {
-      this.handlers.set(channel, handler);
-      this.staleChannels.delete(channel);
-      try {
-        await (this.sharded
-          ? this.subscriber.ssubscribe(channel)
-          : this.subscriber.subscribe(channel));
-      } catch (err) {
-        this.handlers.delete(channel);
-        throw err;
-      }
-    });
+    await this.run(() => this.channels.subscribe(channelOf(identityHash), handler));
   }
 
   /** Never fails: during an outage the handler goes at once, the channel when Redis is back. */
   async unsubscribe(identityHash: string): Promise<void> {
-    const channel = channelOf(identityHash);
-    if (!this.handlers.delete(channel) || this.closed) return;
-    try {
-      await this.unsubscribeChannel(channel);
-    } catch {
-      this.staleChannels.add(channel);
-    }
-  }
-
-  private async unsubscribeChannel(channel: string): Promise<void> {
-    await (this.sharded
-      ? this.subscriber.sunsubscribe(channel)
-      : this.subscriber.unsubscribe(channel));
-  }
-
-  private dropStaleChannels(): void {
-    for (const channel of this.staleChannels) {
-      if (this.handlers.has(channel)) {
-        this.staleChannels.delete(channel);
-        continue;
-      }
-      this.unsubscribeChannel(channel).then(
-        () => this.staleChannels.delete(channel),
-        () => undefined,
-      );
-    }
-  }
-
-  private dispatch(channel: string, message: string): void {
-    const handler = this.handlers.get(channel);
-    if (!handler) return;
-    try {
-      handler(message);
-    } catch (err) {
-      this.logger.error({ err }, 'Channel handler failed');
-    }
+    await this.channels.unsubscribe(channelOf(identityHash));
   }
 }

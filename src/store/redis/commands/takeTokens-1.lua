@@ -1,5 +1,5 @@
 --[[
-  Takes tokens from a token bucket with jail (same rules as src/store/memory/token-bucket.ts).
+  Takes tokens from a token bucket with jail (same rules as src/store/token-bucket.ts).
   Uses the Redis clock so every relay instance agrees.
 
   KEYS[1] bucket hash: tokens, updatedAt, strikes, strikesSince, jailedUntil

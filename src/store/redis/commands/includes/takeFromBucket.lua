@@ -1,4 +1,5 @@
--- The token bucket with jail on KEYS[1] (same rules as src/store/memory/token-bucket.ts), with
+-- The token bucket with jail on KEYS[1], the Lua twin of src/store/token-bucket.ts (same rules:
+-- change both together), with
 -- ARGV[1] capacity  ARGV[2] windowMs  ARGV[3] cost  ARGV[4] jail strikes (0 = never jailed)
 -- ARGV[5] jailMs  ARGV[6] key TTL in ms. Uses the Redis clock so every relay instance agrees.
 -- Returns { allowed 0|1, retryAfterMs, jailed 0|1, jailedUntil }.

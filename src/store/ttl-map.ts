@@ -1,6 +1,7 @@
 // A Map whose entries expire. Expired entries are invisible at once and reclaimed lazily or by
 // one shared, incremental sweep (never a timer per key); `onExpire` hears of each one reclaimed
-// (not of values replaced by set() or removed by delete()).
+// (not of values replaced by set() or removed by delete()). A storage primitive of the memory
+// backend, also used for the relay's in-process buckets (ratelimit/limiter.ts).
 
 interface Entry<V> {
   value: V;

@@ -1,6 +1,8 @@
-// The token bucket with jail, in memory. Same rules as the Redis script
-// (redis/commands/takeTokens-1.lua); the conformance suite holds both to them.
-import type { BucketSpec, TakeResult } from '../store.js';
+// The token bucket with jail: a pure algorithm on a plain state object, a storage primitive
+// shared by the memory backend, the relay's local buckets (ratelimit/limiter.ts) and the Redis
+// backend (bucketTtlMs). Its Lua twin, for Redis, is redis/commands/includes/takeFromBucket.lua:
+// change both together; the conformance suite holds both to the same rules.
+import type { BucketSpec, TakeResult } from './store.js';
 
 export interface BucketState {
   tokens: number;
