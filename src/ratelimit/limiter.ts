@@ -169,14 +169,18 @@ export class RateLimiter {
     } else {
       this.local.expire(id, bucketTtlMs(spec));
     }
+    const wasJailed = state.jailedUntil > now;
     const result = takeFromBucket(state, spec, cost, now);
     if (result.allowed) return;
     const label = bucket === 'msg_send' ? 'identity_msg_send' : bucket;
     this.metrics.rateLimited.inc({ bucket: label });
-    // A fresh jail reports the whole jail time; a standing one the time left.
-    if (result.jailed && result.retryAfterMs === spec.jail?.jailMs)
-      this.metrics.jailed.inc({ bucket: label });
+    if (result.jailed && !wasJailed) this.metrics.jailed.inc({ bucket: label });
     throw rateLimited(Math.max(1, Math.ceil(result.retryAfterMs / SECOND_MS)));
+  }
+
+  /** How many local buckets this process holds (expired ones too, until the sweep reclaims them). */
+  get localBucketCount(): number {
+    return this.local.size;
   }
 
   /** Forgets an identity's local buckets and cached jails (after a burn its counters are gone). */

@@ -42,19 +42,35 @@ export function encodeChannelMessage(message: ChannelMessage): string {
   return JSON.stringify(message);
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const isWireDelivery = (v: unknown): v is WireDelivery =>
+  isObject(v) && ('json' in v ? isObject(v.json) : typeof v.binary === 'string');
+
+/** What each kind needs to be acted on; anything else (another version's message, say) is
+ *  ignored rather than half-understood. */
+const WELL_FORMED: Record<ChannelMessage['kind'], (m: Record<string, unknown>) => boolean> = {
+  deliver: (m) => typeof m.id === 'string' && isWireDelivery(m.delivery),
+  volatile: (m) => isWireDelivery(m.delivery),
+  queue_changed: () => true,
+  session_opened: (m) => typeof m.sessionId === 'string' && typeof m.authAt === 'number',
+  close: (m) => typeof m.reason === 'string',
+  status: (m) => typeof m.correlation === 'string' && typeof m.status === 'string',
+};
+
 /** The message, or undefined for anything that is not one (ignored by the receiver). */
 export function decodeChannelMessage(raw: string): ChannelMessage | undefined {
-  let value: { kind?: unknown; delivery?: WireDelivery };
+  let value: unknown;
   try {
-    value = JSON.parse(raw) as typeof value;
+    value = JSON.parse(raw);
   } catch {
     return undefined;
   }
-  if (typeof value !== 'object' || value === null || typeof value.kind !== 'string')
+  if (!isObject(value) || typeof value.kind !== 'string' || !Object.hasOwn(WELL_FORMED, value.kind))
     return undefined;
-  if (value.kind === 'deliver' || value.kind === 'volatile') {
-    if (typeof value.delivery !== 'object' || value.delivery === null) return undefined;
-    return { ...value, delivery: fromWire(value.delivery) } as ChannelMessage;
-  }
+  if (!WELL_FORMED[value.kind as ChannelMessage['kind']](value)) return undefined;
+  if (value.kind === 'deliver' || value.kind === 'volatile')
+    return { ...value, delivery: fromWire(value.delivery as WireDelivery) } as ChannelMessage;
   return value as ChannelMessage;
 }

@@ -32,6 +32,13 @@ export class LocalEntry {
   wasHanded(id: string): boolean {
     return this.handed?.has(id) ?? false;
   }
+
+  /** Empties `held`, returning the messages in it (held volatile frames are dropped). */
+  takeHeld(): Carried[] {
+    const held = this.held;
+    this.held = [];
+    return held.flatMap(({ carried }) => (carried ? [carried] : []));
+  }
 }
 
 export class Registry {
@@ -54,16 +61,25 @@ export class Registry {
    * With `replace: false` (v1 aliases) an address held by another session is refused: null.
    */
   claim(address: string, endpoint: Endpoint, replace: boolean): Endpoint | undefined | null {
-    const previous = this.entries.get(address)?.endpoint;
-    if (!replace && previous !== undefined && previous !== endpoint) return null;
-    this.entries.set(address, new LocalEntry(endpoint));
-    return previous === endpoint ? undefined : previous;
+    const previous = this.entries.get(address);
+    if (previous?.endpoint === endpoint) return undefined;
+    if (!replace && previous !== undefined) return null;
+    const entry = new LocalEntry(endpoint);
+    // Arrivals held for the replaced session never reached it: the new one gets them after its
+    // first drain.
+    if (previous) {
+      entry.held = previous.held;
+      previous.held = [];
+    }
+    this.entries.set(address, entry);
+    return previous?.endpoint;
   }
 
-  /** Forgets `address` if `endpoint` still holds it; true when it did. */
-  release(address: string, endpoint: Endpoint): boolean {
-    if (this.entries.get(address)?.endpoint !== endpoint) return false;
+  /** Forgets `address` if `endpoint` still holds it; returns the entry it had. */
+  release(address: string, endpoint: Endpoint): LocalEntry | undefined {
+    const entry = this.entries.get(address);
+    if (entry?.endpoint !== endpoint) return undefined;
     this.entries.delete(address);
-    return true;
+    return entry;
   }
 }

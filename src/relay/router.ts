@@ -115,7 +115,10 @@ export class Router {
   }
 
   async unregister(address: string, endpoint: Endpoint): Promise<void> {
-    if (this.registry.release(address, endpoint)) await this.unsubscribe(address);
+    const entry = this.registry.release(address, endpoint);
+    if (!entry) return;
+    // Arrivals still held for it (its first drain had not run) never reached it: requeued.
+    await Promise.all([this.unsubscribe(address), this.undelivered(entry.takeHeld())]);
   }
 
   /** Sends the queue of `address` to its session, oldest first. */
@@ -199,8 +202,16 @@ export class Router {
 
   /** Closes the sessions of `address` on every instance. */
   async closeEverywhere(address: string, reason: CloseReason): Promise<void> {
-    this.registry.get(address)?.endpoint.closeWith(reason);
+    this.closeLocal(address, reason);
     await this.publish(address, { kind: 'close', reason }).catch(() => 0);
+  }
+
+  private closeLocal(address: string, reason: CloseReason): void {
+    const entry = this.registry.get(address);
+    if (!entry) return;
+    // Held arrivals would be requeued when the session unregisters: not for a burned identity.
+    if (reason === 'account_burned') void this.undelivered(entry.takeHeld(), reason);
+    entry.endpoint.closeWith(reason);
   }
 
   private settle(correlation: string, status: DeliveryStatus, reason?: RejectReason): void {
@@ -287,7 +298,7 @@ export class Router {
         return;
       }
       case 'close':
-        entry?.endpoint.closeWith(message.reason);
+        this.closeLocal(address, message.reason);
         return;
     }
   }

@@ -1,0 +1,646 @@
+// The router and the offline queue without a socket (PROTOCOL.md §4.3-§4.5): the real Router on
+// the real MemoryStore, with sessions that record what they are handed. Two routers on one
+// MemoryStore are two instances: each has its own channel, and an address's channel reaches
+// whichever of them subscribed it (one subscriber per address per store, so two sessions of one
+// address on two instances are played by publishing what the other instance would publish).
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import type { Config } from '../src/config.js';
+import { encodeChannelMessage, type ChannelMessage } from '../src/relay/channel.js';
+import {
+  binaryDelivery,
+  messageDelivery,
+  newMessageId,
+  offlineForm,
+  type Delivery,
+} from '../src/relay/deliveries.js';
+import type { OutboundMessage } from '../src/relay/router.js';
+import { MemoryStore } from '../src/store/memory/memory-store.js';
+import {
+  FakeEndpoint,
+  counterValue,
+  newHash,
+  startDomain,
+  statusRecorder,
+  withBundleIn,
+  type Domain,
+} from './helpers/domain.js';
+import { waitFor } from './helpers/wait.js';
+
+const message = (envelope = 'e'): OutboundMessage & { delivery: Delivery } => {
+  const id = newMessageId();
+  return { id, delivery: messageDelivery(id, envelope) };
+};
+const msgFrame = (m: OutboundMessage, envelope = 'e') => ({ type: 'msg', id: m.id, envelope });
+const queuedFrame = (m: OutboundMessage) => ({
+  type: 'queued_message',
+  id: m.id,
+  payload: JSON.parse(offlineForm(m.delivery)) as unknown,
+});
+
+async function domain(t: TestContext, overrides: Partial<Config> = {}, store?: MemoryStore) {
+  const d = await startDomain(overrides, { store });
+  t.after(() => d.stop());
+  return d;
+}
+
+/** Two instances sharing one store. */
+async function twoInstances(t: TestContext, overrides: Partial<Config> = {}) {
+  const store = new MemoryStore();
+  return [await domain(t, overrides, store), await domain(t, overrides, store)] as const;
+}
+
+/** A session for `address` on `d`, registered and drained, as an authenticated session is. */
+async function online(d: Domain, address: string, e = new FakeEndpoint()): Promise<FakeEndpoint> {
+  assert.ok(await d.router.register(address, e));
+  await d.router.drain(address);
+  return e;
+}
+
+const payloads = async (d: Domain, address: string): Promise<string[]> =>
+  (await d.store.queued(address)).map((item) => item.payload);
+
+/** Sends `messages` to an absent `address` (with a bundle): each is queued. */
+async function queueFor(d: Domain, address: string, n: number) {
+  await withBundleIn(d.store, address);
+  const messages = Array.from({ length: n }, (_, i) => message(`queued ${i}`));
+  const { notify, statuses } = statusRecorder();
+  for (const m of messages) await d.router.send(address, m, notify);
+  assert.deepEqual(statuses.items, Array(n).fill('queued'));
+  return messages;
+}
+
+/** Publishes on `address`'s channel what another instance would, and waits until the
+ *  subscriber has handled it (the memory store hands it over in a microtask). */
+async function fromOtherInstance(d: Domain, address: string, m: ChannelMessage): Promise<void> {
+  assert.equal(await d.store.publish(address, encodeChannelMessage(m)), 1);
+  await new Promise<void>((resolve) => queueMicrotask(resolve));
+}
+
+describe('router: a recipient with a session here', () => {
+  it('gets the delivery at once; the sender hears delivered once it is written', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    const e = await online(d, h);
+    const { notify, statuses } = statusRecorder();
+    const m = message('hello');
+    await d.router.send(h, m, notify);
+    assert.deepEqual(e.values, [msgFrame(m, 'hello')]);
+    const [carried] = e.carried;
+    assert.equal(carried?.recipient, h);
+    assert.equal(carried?.id, m.id);
+    assert.equal(carried?.inQueue, false);
+    assert.equal(carried?.offline(), offlineForm(m.delivery));
+    assert.deepEqual(statuses.items, [], 'nothing is said before the write');
+    d.router.written(e, carried!);
+    assert.deepEqual(statuses.items, ['delivered']);
+    assert.deepEqual(await payloads(d, h), [], 'live delivery never touches the queue');
+    assert.equal(await counterValue(d.metrics.messages, { outcome: 'delivered' }), 1);
+  });
+
+  it('needs no key bundle, in default mode too', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    assert.equal(d.router.requiresBundle(h), true);
+    await online(d, h);
+    assert.equal(d.router.requiresBundle(h), false);
+  });
+
+  it('volatile frames: live only, no carried message, no status', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    const e = await online(d, h);
+    const body = Buffer.from('typing');
+    await d.router.send(h, { id: newMessageId(), delivery: binaryDelivery(body), volatile: true });
+    assert.deepEqual(e.values, [{ binary: body.toString('hex') }]);
+    assert.deepEqual(e.carried, []);
+    e.limit = e.pushed.length; // full socket: dropped, not queued
+    await d.router.send(h, { id: newMessageId(), delivery: binaryDelivery(body), volatile: true });
+    assert.equal(e.refused, 1);
+    assert.deepEqual(await payloads(d, h), []);
+    assert.equal(await counterValue(d.metrics.socketSpills), 0);
+  });
+});
+
+describe('router: the offline queue', () => {
+  it('queues for an absent recipient with a bundle; its next session drains it, oldest first', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    const sent = await queueFor(d, h, 3);
+    assert.deepEqual(
+      await payloads(d, h),
+      sent.map((m) => offlineForm(m.delivery)),
+    );
+    assert.equal(await counterValue(d.metrics.messages, { outcome: 'queued' }), 3);
+    const e = await online(d, h);
+    assert.deepEqual(e.values, sent.map(queuedFrame));
+    assert.ok(e.carried.every((c) => c.inQueue && !c.live && c.recipient === h));
+    assert.equal(await counterValue(d.metrics.queueDrained), 3);
+  });
+
+  it('binary payloads queue as binary_payload', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    await withBundleIn(d.store, h);
+    const data = Buffer.from([0, 255, 10]);
+    await d.router.send(h, { id: 'b1', delivery: binaryDelivery(data) });
+    const e = await online(d, h);
+    assert.deepEqual(e.values, [
+      { type: 'queued_message', id: 'b1', payload: { type: 'binary_payload', data_hex: '00ff0a' } },
+    ]);
+  });
+
+  it('default mode: no bundle → rejected invalid_recipient, nothing stored', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    const { notify, statuses } = statusRecorder();
+    await d.router.send(h, message(), notify);
+    assert.deepEqual(statuses.items, ['rejected invalid_recipient']);
+    assert.deepEqual(await payloads(d, h), []);
+    assert.equal(await counterValue(d.metrics.queueRefused, { reason: 'invalid_recipient' }), 1);
+  });
+
+  it('compat mode queues for names with no bundle', async (t) => {
+    const d = await domain(t, { compat: 'v1' });
+    assert.equal(d.router.requiresBundle('bob'), false);
+    const { notify, statuses } = statusRecorder();
+    await d.router.send('bob', message(), notify);
+    assert.deepEqual(statuses.items, ['queued']);
+    assert.equal((await payloads(d, 'bob')).length, 1);
+  });
+
+  it('mailbox_full by count and by bytes; nothing queued is dropped to make room', async (t) => {
+    const d = await domain(t, { queueMax: 2, queueMaxBytes: 1024 });
+    const h = newHash();
+    const first = await queueFor(d, h, 2);
+    const { notify, statuses } = statusRecorder();
+    await d.router.send(h, message(), notify);
+    const other = newHash();
+    await withBundleIn(d.store, other);
+    const big = message('x'.repeat(600));
+    await d.router.send(other, big, notify);
+    await d.router.send(other, message('y'.repeat(600)), notify);
+    assert.deepEqual(statuses.items, ['rejected mailbox_full', 'queued', 'rejected mailbox_full']);
+    assert.deepEqual(
+      await payloads(d, h),
+      first.map((m) => offlineForm(m.delivery)),
+    );
+    assert.deepEqual(await payloads(d, other), [offlineForm(big.delivery)]);
+    assert.equal(await counterValue(d.metrics.queueRefused, { reason: 'mailbox_full' }), 2);
+  });
+
+  it('storage_full once the store budget of all queues is spent', async (t) => {
+    const d = await domain(t, {}, new MemoryStore(Date.now, 1000));
+    const [a, b] = [newHash(), newHash()];
+    await withBundleIn(d.store, a);
+    await withBundleIn(d.store, b);
+    const { notify, statuses } = statusRecorder();
+    await d.router.send(a, message('x'.repeat(700)), notify);
+    await d.router.send(b, message('y'.repeat(700)), notify);
+    assert.deepEqual(statuses.items, ['queued', 'rejected storage_full']);
+    assert.deepEqual(await payloads(d, b), []);
+    assert.ok(d.store.offlineBytes <= 1000);
+    assert.equal(await counterValue(d.metrics.queueRefused, { reason: 'storage_full' }), 1);
+  });
+
+  it('the sender is charged for the queued bytes first: a refusal is rate_limited, nothing stored', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    await withBundleIn(d.store, h);
+    const charged: number[] = [];
+    const { notify, statuses } = statusRecorder();
+    const refused = message('refused');
+    await d.router.send(h, { ...refused, chargeQueued: (n) => (charged.push(n), false) }, notify);
+    const taken = message('taken');
+    await d.router.send(h, { ...taken, chargeQueued: (n) => (charged.push(n), true) }, notify);
+    assert.deepEqual(statuses.items, ['rejected rate_limited', 'queued']);
+    assert.deepEqual(charged, [
+      Buffer.byteLength(offlineForm(refused.delivery)),
+      Buffer.byteLength(offlineForm(taken.delivery)),
+    ]);
+    assert.deepEqual(await payloads(d, h), [offlineForm(taken.delivery)]);
+    const e = await online(d, h);
+    let liveCharges = 0;
+    await d.router.send(h, { ...message(), chargeQueued: () => (liveCharges++, false) });
+    assert.equal(liveCharges, 0, 'a live delivery is not charged');
+    assert.equal(e.pushed.length, 2);
+  });
+
+  it('a store that cannot be asked: send throws StoreUnavailableError for an absent recipient', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    await withBundleIn(d.store, h);
+    await d.store.close();
+    await assert.rejects(d.router.send(h, message()), { code: 'storage_unavailable' });
+  });
+});
+
+describe('router: drains', () => {
+  it('arrivals wait for the drain: the queue first, then what came meanwhile, in order', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    const queued = await queueFor(d, h, 3);
+    const e = new FakeEndpoint();
+    await d.router.register(h, e);
+    const early = message('before the drain');
+    await d.router.send(h, early);
+    assert.equal(e.pushed.length, 0, 'held until the first drain');
+    const drained = d.router.drain(h);
+    const during = message('during the drain');
+    await d.router.send(h, during);
+    await drained;
+    assert.deepEqual(e.values, [
+      ...queued.map(queuedFrame),
+      msgFrame(early, 'before the drain'),
+      msgFrame(during, 'during the drain'),
+    ]);
+  });
+
+  it('concurrent drains and repeated notifications never hand a queued id twice', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    const queued = await queueFor(d, h, 3);
+    const e = new FakeEndpoint();
+    await d.router.register(h, e);
+    await Promise.all([d.router.drain(h), d.router.drain(h), d.router.drain(h)]);
+    await fromOtherInstance(d, h, { kind: 'queue_changed' });
+    await d.router.drain(h);
+    assert.deepEqual(e.values, queued.map(queuedFrame));
+    // Another instance queues one more and announces it: only that one is handed.
+    const later = message('later');
+    const limits = { maxCount: 10, maxBytes: 10_000, ttlMs: 60_000, requireBundle: false };
+    await d.store.enqueue(h, { id: later.id, payload: offlineForm(later.delivery) }, limits);
+    await fromOtherInstance(d, h, { kind: 'queue_changed' });
+    await e.pushed.reach(4, 'the later item');
+    await d.router.drain(h);
+    assert.deepEqual(e.values, [...queued, later].map(queuedFrame));
+  });
+
+  it('a notification racing the drain: handed once, the sender hears delivered', async (t) => {
+    const [a, b] = await twoInstances(t);
+    const h = newHash();
+    await withBundleIn(a.store, h);
+    const e = new FakeEndpoint();
+    await b.router.register(h, e); // not drained yet: the notification is held
+    const { notify, statuses } = statusRecorder();
+    const m = message('raced');
+    await a.router.send(h, m, notify);
+    await b.router.drain(h);
+    assert.deepEqual(e.values, [queuedFrame(m)], 'the drain handed it; the notification did not');
+    assert.deepEqual(await statuses.reach(1, 'the status from the other instance'), ['delivered']);
+    // The same notification again, after the drain: still once.
+    await fromOtherInstance(b, h, { kind: 'deliver', id: m.id, delivery: m.delivery });
+    assert.equal(e.pushed.length, 1);
+  });
+
+  it('a drain that fails still releases what it held', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    const e = new FakeEndpoint();
+    await d.router.register(h, e);
+    const m = message();
+    await d.router.send(h, m);
+    await d.store.close();
+    await d.router.drain(h);
+    assert.deepEqual(e.values, [msgFrame(m)]);
+  });
+});
+
+describe('router: a full socket (spill) and resume', () => {
+  it('refused live messages are queued in order; resume delivers them in that order', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    const e = await online(d, h);
+    e.limit = 0;
+    const { notify, statuses } = statusRecorder();
+    const sent = [message('one'), message('two'), message('three')];
+    for (const m of sent) await d.router.send(h, m, notify);
+    assert.deepEqual(await statuses.reach(3, 'the spilled statuses'), [
+      'queued',
+      'queued',
+      'queued',
+    ]);
+    assert.deepEqual(
+      await payloads(d, h),
+      sent.map((m) => offlineForm(m.delivery)),
+    );
+    assert.equal(await counterValue(d.metrics.socketSpills), 3);
+    e.limit = Number.POSITIVE_INFINITY;
+    d.router.resume(h, e);
+    await e.pushed.reach(3, 'the spilled messages after resume');
+    assert.deepEqual(e.values, sent.map(queuedFrame));
+  });
+
+  it('a drain stopped by a full socket resumes where it stopped, nothing twice', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    const queued = await queueFor(d, h, 4);
+    const e = new FakeEndpoint();
+    e.limit = 1;
+    await online(d, h, e);
+    assert.deepEqual(e.values, [queuedFrame(queued[0]!)]);
+    assert.equal(e.refused, 1, 'the drain stops at the first refusal');
+    e.limit = Number.POSITIVE_INFINITY;
+    d.router.resume(h, e);
+    await e.pushed.reach(4, 'the rest of the queue');
+    assert.deepEqual(e.values, queued.map(queuedFrame));
+    assert.equal((await payloads(d, h)).length, 4, 'nothing was queued twice');
+  });
+
+  it('resume from a session that no longer holds the address does nothing', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    await queueFor(d, h, 1);
+    const stranger = new FakeEndpoint();
+    const e = new FakeEndpoint();
+    e.limit = 0;
+    await online(d, h, e);
+    d.router.resume(h, stranger);
+    d.router.resume(newHash(), e);
+    await d.router.drain(h); // the entry is idle: this drain runs, refused again
+    assert.equal(stranger.pushed.length, 0);
+    assert.equal(e.refused, 2);
+  });
+});
+
+describe('router: written, acks and closes', () => {
+  it('v1 clients (no acks): a queued item leaves the queue once written', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    await queueFor(d, h, 2);
+    const e = await online(d, h);
+    d.router.written(e, e.carried[0]!);
+    await waitFor(async () => (await payloads(d, h)).length === 1, { what: 'one removed' });
+    d.router.written(e, e.carried[1]!);
+    await waitFor(async () => (await payloads(d, h)).length === 0, { what: 'both removed' });
+  });
+
+  it('acks clients: written items stay until acked; an ack removes only what it names', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    const queued = await queueFor(d, h, 2);
+    const e = await online(d, h, new FakeEndpoint(undefined, 0, true));
+    for (const c of e.carried) d.router.written(e, c);
+    assert.equal((await payloads(d, h)).length, 2);
+    assert.equal(await d.router.ack(h, [queued[0]!.id, 'no-such-id']), 1);
+    assert.deepEqual(await payloads(d, h), [offlineForm(queued[1]!.delivery)]);
+    assert.equal(await d.router.ack(h, [queued[0]!.id]), 0);
+  });
+
+  it('a closed session: unwritten messages go back to the queue (queued), none twice', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    const [old] = await queueFor(d, h, 1);
+    const e = await online(d, h);
+    const { notify, statuses } = statusRecorder();
+    const live = [message('one'), message('two')];
+    for (const m of live) await d.router.send(h, m, notify);
+    assert.equal(e.pushed.length, 3);
+    await d.router.unregister(h, e);
+    await d.router.undelivered(e.carried);
+    assert.deepEqual(statuses.items, ['queued', 'queued']);
+    assert.deepEqual(
+      await payloads(d, h),
+      [old!, ...live].map((m) => offlineForm(m.delivery)),
+    );
+    const next = await online(d, h);
+    assert.deepEqual(next.values, [old!, ...live].map(queuedFrame));
+  });
+
+  it('account_burned: unwritten messages are rejected invalid_recipient, nothing queued', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    const e = await online(d, h);
+    const { notify, statuses } = statusRecorder();
+    await d.router.send(h, message(), notify);
+    await d.router.unregister(h, e);
+    await d.router.undelivered(e.carried, 'account_burned');
+    assert.deepEqual(statuses.items, ['rejected invalid_recipient']);
+    assert.deepEqual(await payloads(d, h), []);
+  });
+
+  it('a requeue the store refuses or cannot take reaches the sender as rejected', async (t) => {
+    const d = await domain(t, { queueMax: 1 });
+    const h = newHash();
+    await queueFor(d, h, 1);
+    const e = await online(d, h);
+    const { notify, statuses } = statusRecorder();
+    await d.router.send(h, message(), notify);
+    await d.router.send(h, message(), notify);
+    await d.router.unregister(h, e);
+    const [, first, second] = e.carried;
+    await d.router.undelivered([first!]);
+    await d.store.close();
+    await d.router.undelivered([second!]);
+    assert.deepEqual(statuses.items, ['rejected mailbox_full', 'rejected storage_unavailable']);
+  });
+
+  it('arrivals held for a session that closes before its first drain go back to the queue', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    const e = new FakeEndpoint();
+    await d.router.register(h, e);
+    const { notify, statuses } = statusRecorder();
+    const m = message('held');
+    await d.router.send(h, m, notify);
+    await d.router.unregister(h, e);
+    await d.router.drain(h); // the session's own drain, too late
+    assert.equal(e.pushed.length, 0);
+    assert.deepEqual(statuses.items, ['queued']);
+    assert.deepEqual(await payloads(d, h), [offlineForm(m.delivery)]);
+  });
+
+  it('held arrivals for a burned identity are refused, never requeued', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    const e = new FakeEndpoint();
+    await d.router.register(h, e);
+    const { notify, statuses } = statusRecorder();
+    await d.router.send(h, message('held'), notify);
+    await d.router.closeEverywhere(h, 'account_burned');
+    assert.equal(e.closes.items[0], 'account_burned');
+    await d.router.unregister(h, e);
+    await d.router.undelivered(e.carried, 'account_burned');
+    assert.deepEqual(statuses.items, ['rejected invalid_recipient']);
+    assert.deepEqual(await payloads(d, h), []);
+  });
+
+  it('unregister by a session that does not hold the address changes nothing', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    const e = await online(d, h);
+    await d.router.unregister(h, new FakeEndpoint());
+    await d.router.send(h, message());
+    assert.equal(e.pushed.length, 1);
+  });
+});
+
+describe('router: one session per address', () => {
+  it('a newer session here replaces the older (session_replaced) and gets what was held for it', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    const older = new FakeEndpoint('s-1', 1);
+    await d.router.register(h, older); // its first drain has not run yet
+    const { notify, statuses } = statusRecorder();
+    const m = message('held');
+    await d.router.send(h, m, notify);
+    const newer = await online(d, h, new FakeEndpoint('s-2', 2));
+    assert.deepEqual(older.closes.items, ['session_replaced']);
+    assert.equal(older.pushed.length, 0);
+    assert.deepEqual(newer.values, [msgFrame(m, 'held')]);
+    d.router.written(newer, newer.carried[0]!);
+    assert.deepEqual(statuses.items, ['delivered']);
+    // Its own announcement does not close the newer session.
+    await fromOtherInstance(d, h, { kind: 'queue_changed' });
+    assert.deepEqual(newer.closes.items, []);
+  });
+
+  it('session_opened from another instance closes the older session (auth time, then id)', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    const mine = await online(d, h, new FakeEndpoint('s-m', 100));
+    const opened = (sessionId: string, authAt: number): ChannelMessage => ({
+      kind: 'session_opened',
+      sessionId,
+      authAt,
+    });
+    await fromOtherInstance(d, h, opened('s-m', 100)); // its own announcement
+    await fromOtherInstance(d, h, opened('s-z', 99)); // older elsewhere
+    await fromOtherInstance(d, h, opened('s-a', 100)); // same time, smaller id: older
+    assert.deepEqual(mine.closes.items, []);
+    await fromOtherInstance(d, h, opened('s-n', 100)); // same time, larger id: newer
+    assert.deepEqual(mine.closes.items, ['session_replaced']);
+
+    const h2 = newHash();
+    const other = await online(d, h2, new FakeEndpoint('s-b', 5));
+    await fromOtherInstance(d, h2, opened('s-a', 6));
+    assert.deepEqual(
+      other.closes.items,
+      ['session_replaced'],
+      'a later auth wins, whatever its id',
+    );
+  });
+
+  it('aliases (no replace) are refused while another session holds them', async (t) => {
+    const d = await domain(t, { compat: 'v1' });
+    const [holder, other] = [new FakeEndpoint(), new FakeEndpoint()];
+    assert.equal(await d.router.register('bob', holder, { replace: false }), true);
+    assert.equal(await d.router.register('bob', other, { replace: false }), false);
+    assert.equal(await d.router.register('bob', holder, { replace: false }), true);
+    assert.deepEqual(holder.closes.items, []);
+    await d.router.drain('bob');
+    await d.router.send('bob', message());
+    assert.equal(holder.pushed.length, 1);
+    assert.equal(other.pushed.length, 0);
+  });
+
+  it('closeEverywhere closes the session here and tells the others', async (t) => {
+    const [a, b] = await twoInstances(t);
+    const h = newHash();
+    const e = await online(b, h);
+    await a.router.closeEverywhere(h, 'account_burned'); // no session on a: only the channel
+    await e.closes.reach(1, 'the close from the other instance');
+    assert.deepEqual(e.closes.items, ['account_burned']);
+    const h2 = newHash();
+    const here = await online(a, h2);
+    await a.router.closeEverywhere(h2, 'server_shutdown');
+    assert.equal(here.closes.items[0], 'server_shutdown');
+  });
+});
+
+describe('router: across instances', () => {
+  it('live delivery elsewhere: the message is queued first, removed once written, the sender hears delivered', async (t) => {
+    const [a, b] = await twoInstances(t);
+    const h = newHash();
+    await withBundleIn(a.store, h);
+    const e = await online(b, h, new FakeEndpoint(undefined, 0, true)); // acks, yet live
+    const { notify, statuses } = statusRecorder();
+    const m = message('live');
+    await a.router.send(h, m, notify);
+    await e.pushed.reach(1, 'the delivery on the other instance');
+    assert.deepEqual(e.values, [msgFrame(m, 'live')], 'delivered live, not as queued_message');
+    const [carried] = e.carried;
+    assert.equal(carried?.inQueue, true);
+    assert.equal(carried?.live, true);
+    assert.deepEqual(await payloads(a, h), [offlineForm(m.delivery)], 'written before notified');
+    assert.deepEqual(statuses.items, []);
+    b.router.written(e, carried!);
+    assert.deepEqual(await statuses.reach(1, 'the status from the other instance'), ['delivered']);
+    await waitFor(async () => (await payloads(a, h)).length === 0, {
+      what: 'removed once written',
+    });
+  });
+
+  it('the other instance cannot write it (full socket, or closed): queued, kept once', async (t) => {
+    const [a, b] = await twoInstances(t);
+    const h = newHash();
+    await withBundleIn(a.store, h);
+    const e = await online(b, h);
+    const { notify, statuses } = statusRecorder();
+    const written = message('pushed then closed');
+    await a.router.send(h, written, notify);
+    await e.pushed.reach(1);
+    e.limit = 1;
+    const full = message('refused');
+    await a.router.send(h, full, notify);
+    await statuses.reach(1, 'the spilled status');
+    await b.router.unregister(h, e);
+    await b.router.undelivered(e.carried);
+    assert.deepEqual(await statuses.reach(2, 'the requeued status'), ['queued', 'queued']);
+    assert.deepEqual(
+      await payloads(a, h),
+      [written, full].map((m) => offlineForm(m.delivery)),
+    );
+  });
+
+  it('volatile frames reach a session elsewhere, and nobody when it is gone', async (t) => {
+    const [a, b] = await twoInstances(t);
+    const h = newHash();
+    const e = await online(b, h);
+    const body = Buffer.from('presence');
+    await a.router.send(h, { id: newMessageId(), delivery: binaryDelivery(body), volatile: true });
+    await e.pushed.reach(1, 'the volatile frame');
+    assert.deepEqual(e.values, [{ binary: body.toString('hex') }]);
+    await b.router.unregister(h, e);
+    await a.router.send(h, { id: newMessageId(), delivery: binaryDelivery(body), volatile: true });
+    assert.deepEqual(await payloads(a, h), []);
+  });
+
+  it('nobody listens: the sender hears queued at once', async (t) => {
+    const [a] = await twoInstances(t);
+    const h = newHash();
+    await withBundleIn(a.store, h);
+    const { notify, statuses } = statusRecorder();
+    await a.router.send(h, message(), notify);
+    assert.deepEqual(statuses.items, ['queued']);
+  });
+
+  it('a listener that never answers: queued when the status wait times out', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const [a] = await twoInstances(t);
+    const h = newHash();
+    await withBundleIn(a.store, h);
+    await a.store.subscribe(h, () => undefined); // an instance that received it and died
+    const { notify, statuses } = statusRecorder();
+    await a.router.send(h, message(), notify);
+    t.mock.timers.tick(9_999);
+    assert.deepEqual(statuses.items, []);
+    t.mock.timers.tick(1);
+    assert.deepEqual(statuses.items, ['queued']);
+    t.mock.timers.tick(60_000);
+    assert.deepEqual(statuses.items, ['queued'], 'settled once');
+  });
+
+  it('stop answers every sender still waiting: queued', async (t) => {
+    const [a] = await twoInstances(t);
+    const h = newHash();
+    await withBundleIn(a.store, h);
+    await a.store.subscribe(h, () => undefined);
+    const { notify, statuses } = statusRecorder();
+    await a.router.send(h, message(), notify);
+    await a.router.send(h, message(), notify);
+    assert.deepEqual(statuses.items, []);
+    await a.router.stop();
+    assert.deepEqual(statuses.items, ['queued', 'queued']);
+  });
+});
