@@ -106,7 +106,7 @@ export class Session implements SenderSession {
 
   push(delivery: Delivery, carried?: Carried): boolean {
     if (this.state !== 'authenticated') {
-      if (carried) void this.deps.router.undelivered([carried]);
+      if (carried) void this.deps.router.undelivered([carried], this.closeReason);
       return true;
     }
     // Over the socket's byte cap the outbox refuses: the router keeps it queued (onWritable).
@@ -243,6 +243,16 @@ export class Session implements SenderSession {
     this.acks = result.acks;
     this.authAt = Date.now();
     metrics.activeConnections.inc();
+    try {
+      // Subscribed before the client hears auth_success: from then on it gets messages live.
+      // What arrives meanwhile is held until the queue has been drained, so nothing overtakes it.
+      await router.register(result.identity, this);
+    } catch (err) {
+      // Without its subscription the session would miss messages: better to let the client retry.
+      const error = asRelayError(err);
+      return this.fail(error.code, error.message);
+    }
+    if (this.state !== 'authenticated') return; // replaced or closed meanwhile
     this.sendControl({
       type: 'auth_success',
       identity_hash: result.identity,
@@ -251,14 +261,7 @@ export class Session implements SenderSession {
       prekeys: result.prekeys,
     });
     this.outbox.enablePacing();
-    try {
-      await router.register(result.identity, this);
-      await router.drain(result.identity);
-    } catch (err) {
-      // Without its subscription the session would miss messages: better to let the client retry.
-      const error = asRelayError(err);
-      this.fail(error.code, error.message);
-    }
+    await router.drain(result.identity);
   }
 
   private async onClose(): Promise<void> {
