@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import process from 'node:process';
 
 const STAMP = 'dist/.build-stamp';
 const SOURCES = ['src', 'package.json', 'tsconfig.json', 'tsconfig.build.json'];
