@@ -3,6 +3,7 @@
 // connections.
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
+import { once } from 'node:events';
 import { Server as TlsServer } from 'node:tls';
 import { withTimeout } from '../time.js';
 
@@ -26,6 +27,13 @@ export class OpenSockets {
     server.on('request', serve);
     server.on('checkExpectation', serve);
     server.on('upgrade', serve);
+  }
+
+  /** Resolves once every accepted connection has closed. */
+  async allClosed(): Promise<void> {
+    while (this.accepted.size > 0) {
+      await Promise.all([...this.accepted].map((s) => once(s, 'close').catch(() => undefined)));
+    }
   }
 
   /** Destroys the connections that never sent a whole request head (silent or slow clients). */
