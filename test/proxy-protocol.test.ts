@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import type { Relay } from '../src/server.js';
+import { ask, HEALTH, track, type Conn } from './helpers/keep-alive.js';
 import { parseResponse } from './helpers/raw-http.js';
 import { startTestRelay, type TestRelay } from './helpers/relay.js';
 import { waitFor, within } from './helpers/wait.js';
@@ -65,22 +66,6 @@ function ipv6Bytes(address: string): Buffer {
   return bytes;
 }
 
-interface Conn {
-  socket: Socket;
-  received(): Buffer;
-  closed: Promise<Buffer>;
-}
-
-function track(socket: Socket): Conn {
-  const chunks: Buffer[] = [];
-  socket.on('data', (c: Buffer) => chunks.push(c));
-  socket.on('error', () => undefined);
-  const closed = new Promise<Buffer>((resolve) =>
-    socket.once('close', () => resolve(Buffer.concat(chunks))),
-  );
-  return { socket, received: () => Buffer.concat(chunks), closed };
-}
-
 /** A TCP connection to the relay from `localAddress` that sends `first` at once. */
 function dial(relay: Relay, first: Buffer | undefined, localAddress = BALANCER): Promise<Conn> {
   return new Promise((resolve, reject) => {
@@ -90,33 +75,6 @@ function dial(relay: Relay, first: Buffer | undefined, localAddress = BALANCER):
     });
     socket.once('error', reject);
   });
-}
-
-const HEALTH = 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n';
-
-/** Sends a keep-alive GET /health on `conn` and returns the status, the connection left open. */
-async function ask(conn: Conn, request = HEALTH): Promise<number> {
-  const before = conn.received().length;
-  conn.socket.write(request);
-  let status = 0;
-  await within(
-    (async () => {
-      await waitFor(
-        () => {
-          const raw = conn.received().subarray(before);
-          const split = raw.indexOf('\r\n\r\n');
-          if (split < 0) return false;
-          const res = parseResponse(raw);
-          status = res.status;
-          return res.body.length >= Number(res.headers['content-length'] ?? 0);
-        },
-        { what: 'a whole response', timeoutMs: DEADLINE_MS },
-      );
-    })(),
-    DEADLINE_MS,
-    'an answer',
-  );
-  return status;
 }
 
 async function refusals(relay: Relay, reason: string): Promise<number> {
