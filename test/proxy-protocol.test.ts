@@ -151,10 +151,13 @@ describe('PROXY protocol (plain HTTP behind the balancer)', () => {
       BOB6,
     ));
 
-  it('v2 LOCAL: the connection is the balancer own (trusted, not capped)', async () => {
-    const conns = await Promise.all(
-      Array.from({ length: CAP + 2 }, () => dial(t.relay, v2Local())),
-    );
+  it('v2 LOCAL and v1 UNKNOWN: the connection is the balancer own (trusted, not capped)', async () => {
+    const headers = [
+      ...Array<Buffer>(CAP + 1).fill(v2Local()),
+      ...Array<Buffer>(CAP + 1).fill(Buffer.from('PROXY UNKNOWN\r\n')),
+      Buffer.from('PROXY UNKNOWN ffff::1 ::1 1 2\r\n'),
+    ];
+    const conns = await Promise.all(headers.map((h) => dial(t.relay, h)));
     for (const c of conns) assert.equal(await ask(c), 200);
     for (const c of conns) c.socket.destroy();
   });
@@ -206,6 +209,13 @@ describe('PROXY protocol (plain HTTP behind the balancer)', () => {
       await assertRefused(t.relay, conn, 'malformed', before);
     });
   }
+
+  it('counts a peer that closes in the middle of its header', async () => {
+    const before = await refusals(t.relay, 'incomplete');
+    const conn = await dial(t.relay, undefined);
+    conn.socket.end('PROXY TCP4 192.0.2.10');
+    await assertRefused(t.relay, conn, 'incomplete', before);
+  });
 
   it('destroys a connection whose header is not complete within the deadline', async () => {
     const before = await refusals(t.relay, 'timeout');
@@ -318,6 +328,9 @@ describe('PROXY protocol: rate-limit buckets', () => {
     // A second connection of the same client draws from the same bucket.
     const alice2 = await dial(t.relay, v2(ALICE, 40001));
     assert.equal(await ask(alice2, GET_ROOT), 429);
+    // Alice's own X-Forwarded-For is not believed: she is not a trusted proxy.
+    const forged = GET_ROOT.replace('\r\n\r\n', `\r\nX-Forwarded-For: ${BOB}\r\n\r\n`);
+    assert.equal(await ask(alice2, forged), 429);
     const bob = await dial(t.relay, v1(BOB));
     assert.notEqual(await ask(bob, GET_ROOT), 429, "Bob's bucket is his own");
     for (const c of [alice, alice2, bob]) c.socket.destroy();
