@@ -31,18 +31,29 @@ describe('gauges on the memory store', () => {
 
   it('entropy_pow_difficulty follows the load: base, then +1 once solutions arrive', async () => {
     assert.equal(await scrape(t, 'entropy_pow_difficulty'), 3);
-    const challenge = (await t.request('/pow/challenge?type=random')).json as {
-      seed: string;
-      difficulty: number;
+    // One verified solution in the last 10 s is above the first threshold (0/s). Each attempt
+    // adds a fresh solution, so a slow machine cannot let the window pass before the scrape.
+    const solveOne = async (): Promise<void> => {
+      const challenge = (await t.request('/pow/challenge?type=random')).json as {
+        seed: string;
+        difficulty: number;
+      };
+      const nonce = solvePowSync(challenge.seed, '', challenge.difficulty);
+      const res = await t.request('/keys/random', {
+        headers: { 'x-pow-seed': challenge.seed, 'x-pow-nonce': nonce },
+      });
+      assert.equal(res.status, 200, res.body.toString());
     };
-    assert.equal(challenge.difficulty, 3);
-    const nonce = solvePowSync(challenge.seed, '', challenge.difficulty);
-    const res = await t.request('/keys/random', {
-      headers: { 'x-pow-seed': challenge.seed, 'x-pow-nonce': nonce },
-    });
-    assert.equal(res.status, 200, res.body.toString());
-    // One verified solution in the last 10 s is above the first threshold (0/s).
-    assert.equal(await scrape(t, 'entropy_pow_difficulty'), 4);
+    let seen = 3;
+    await waitFor(
+      async () => {
+        await solveOne();
+        seen = await scrape(t, 'entropy_pow_difficulty');
+        return seen !== 3;
+      },
+      { what: 'the difficulty rises', timeoutMs: 60_000 },
+    );
+    assert.equal(seen, 4);
   });
 
   it('entropy_store_up is 1 while the store answers', async () => {
@@ -77,6 +88,7 @@ describe('gauges on Redis', () => {
   it('entropy_offline_storage_ratio is used_memory over maxmemory', async () => {
     await waitFor(async () => (await scrape(t, 'entropy_offline_storage_ratio')) > 0, {
       what: 'the first INFO memory poll',
+      timeoutMs: 30_000,
     });
     const ratio = await scrape(t, 'entropy_offline_storage_ratio');
     assert.ok(ratio > 0 && ratio < 0.5, String(ratio));
@@ -87,10 +99,12 @@ describe('gauges on Redis', () => {
     await redis.stop();
     await waitFor(async () => (await scrape(t, 'entropy_store_up')) === 0, {
       what: 'store_up falls to 0',
+      timeoutMs: 30_000,
     });
     await redis.start();
     await waitFor(async () => (await scrape(t, 'entropy_store_up')) === 1, {
       what: 'store_up returns to 1',
+      timeoutMs: 30_000,
     });
   });
 });
