@@ -68,8 +68,6 @@ export interface StartOptions {
 }
 
 const MIN_SECRET_LENGTH = 32;
-/** How long the metrics wait for the store's answer to a ping. */
-const STORE_PROBE_MS = 1000;
 /** How long requests still in flight at shutdown may take before their sockets are destroyed. */
 const SHUTDOWN_GRACE_MS = 5000;
 
@@ -129,6 +127,8 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
     metrics,
   });
   const router = new Router(store, metrics, logger, config);
+  /** How long the metrics wait for the store's answer to a ping. */
+  const STORE_PROBE_MS = 1000;
   metrics.probes = {
     powDifficulty: () => pow.currentDifficulty(),
     storeUp: async () => {
