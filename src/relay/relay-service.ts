@@ -41,9 +41,9 @@ export interface SenderSession extends Endpoint {
   sendControl(frame: Json): void;
 }
 
-const MAX_ENVELOPE_BYTES = 256 * 1024;
+export const MAX_ENVELOPE_BYTES = 256 * 1024;
 const MAX_CLIENT_ID = 64;
-const MAX_TARGETS = 100;
+export const MAX_TARGETS = 100;
 const MAX_ACK_IDS = 1000;
 const MAX_ALIASES = 50;
 const HASH_CHARS = 64;
