@@ -237,12 +237,13 @@ export class RelayService {
   ): Promise<void> {
     const notify = (status: DeliveryStatus, reason?: RejectReason) =>
       sender.sendStatus(statusFrame(statusId ?? id, to, status, reason));
-    const chargeQueued = (bytes: number): boolean => {
+    const chargeQueued = (bytes: number): RejectReason | undefined => {
       try {
         this.limiter.takeLocal('queue_bytes', sender.ipKey, bytes);
-        return true;
-      } catch {
-        return false;
+        return undefined;
+      } catch (err) {
+        // Larger than the whole budget: it can never be queued, so not "rate_limited".
+        return asRelayError(err).code === 'rate_limited' ? 'rate_limited' : 'too_large';
       }
     };
     try {
