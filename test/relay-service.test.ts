@@ -526,6 +526,24 @@ describe('typed relays', () => {
     ]);
     assert.equal(e.pushed.length, 0);
   });
+
+  it('the size limit counts the bytes of the frame, not its characters', async (t) => {
+    const d = await domain(t);
+    const [to, e] = await online(d);
+    const sender = new FakeSender();
+    // Fewer than 256 Ki characters, more than 256 KiB in UTF-8 (é is two bytes).
+    const body = 'é'.repeat(MAX_ENVELOPE / 2);
+    await d.relay.handle(sender, { type: 'chat', to, id: 'wide', body });
+    assert.deepEqual(sender.statuses.items, [status('wide', to, 'rejected', 'too_large')]);
+    // The same number of bytes as characters, within the limit: relayed.
+    await d.relay.handle(sender, {
+      type: 'chat',
+      to,
+      id: 'narrow',
+      body: 'x'.repeat(MAX_ENVELOPE - 200),
+    });
+    assert.equal(e.pushed.length, 1);
+  });
 });
 
 describe('ack', () => {

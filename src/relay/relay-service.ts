@@ -147,7 +147,7 @@ export class RelayService {
       return sender.sendStatus(
         statusFrame(frame.id, String(frame.to), 'rejected', 'invalid_recipient'),
       );
-    if (JSON.stringify(frame).length > MAX_ENVELOPE_BYTES)
+    if (Buffer.byteLength(JSON.stringify(frame)) > MAX_ENVELOPE_BYTES)
       return sender.sendStatus(statusFrame(frame.id, to, 'rejected', 'too_large'));
     if (!(await this.admit(sender, to, frame.id))) return;
     await this.route(sender, to, frame.id, newMessageId(), typedDelivery(frame));
