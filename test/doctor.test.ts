@@ -16,7 +16,7 @@ import { estimatedBits, secretChecks } from '../src/doctor/secret.js';
 import { defaultConfig, loadConfig, type Config } from '../src/config.js';
 import { runDoctor } from '../src/doctor/index.js';
 import { DAY_MS } from '../src/time.js';
-import { generateSelfSigned } from '../src/tls.js';
+import { fingerprintOf, generateSelfSigned, loadTlsMaterial } from '../src/tls.js';
 import {
   freePort,
   redisCli,
@@ -234,6 +234,19 @@ describe('entropy-relay doctor', () => {
     assert.equal(verdict(garbage, 'tls.files'), 'ok');
     assert.equal(verdict(garbage, 'tls.parse'), 'fail');
     assert.match(detail(garbage, 'tls.parse'), /garbage-cert\.pem: not a PEM certificate/);
+  });
+
+  it('serve loads the same material through the same inspection', async () => {
+    const valid = await loadTlsMaterial(file('valid-cert.pem'), file('valid-key.pem'));
+    assert.equal(valid.fingerprint, fingerprintOf(valid.cert));
+    await assert.rejects(loadTlsMaterial(file('mismatched-cert.pem'), file('mismatched-key.pem')), {
+      name: 'TlsMaterialError',
+      part: 'match',
+      message: /does not belong to the certificate/,
+    });
+    await assert.rejects(loadTlsMaterial(file('garbage-cert.pem'), file('garbage-key.pem')), {
+      part: 'certificate',
+    });
   });
 
   it('warns about a certificate expiring within 30 days', async () => {
