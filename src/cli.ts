@@ -7,6 +7,7 @@ import { createLogger } from './log.js';
 import { startRelay } from './server.js';
 import { VERSION } from './version.js';
 import { registerClientCommands } from './client/cli.js';
+import { doctor } from './doctor/command.js';
 
 function addConfigOptions(command: Command): Command {
   for (const option of OPTIONS) {
@@ -88,6 +89,14 @@ const program = new Command('entropy-relay')
     'Entropy Relay: zero-knowledge, stateless message relay for end-to-end encrypted messengers',
   )
   .version(VERSION);
+
+addConfigOptions(
+  program
+    .command('doctor')
+    .description('Check a configuration before going live: one line per check, exit 1 on a FAIL')
+    .option('--expected-sessions <n>', 'Concurrent WebSocket sessions to plan for', '10000')
+    .option('--json', 'One JSON object per check per line'),
+).action((opts: Record<string, unknown>) => doctor(opts, flagsFrom(opts)));
 
 const serveCommand = addConfigOptions(
   program.command('serve', { isDefault: true }).description('Run the relay (default command)'),

@@ -8,6 +8,8 @@ import { StoreUnavailableError } from './errors.js';
 import type { Store } from './store/store.js';
 
 const RETRY_MS = 500;
+/** ENTROPY_SECRET_SALT shorter than this is warned about (and failed by `doctor`). */
+export const MIN_SECRET_LENGTH = 32;
 
 export class ServerSecret {
   #value: string | undefined;

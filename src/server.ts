@@ -26,7 +26,7 @@ import { NicknameService } from './nickname/nickname-service.js';
 import { PowService } from './pow/pow-service.js';
 import { createStore } from './store/index.js';
 import type { Store } from './store/store.js';
-import { ServerSecret } from './secret.js';
+import { MIN_SECRET_LENGTH, ServerSecret } from './secret.js';
 import { generateSelfSigned, loadTlsMaterial, type TlsMaterial } from './tls.js';
 import { withTimeout } from './time.js';
 import { VERSION } from './version.js';
@@ -78,7 +78,6 @@ export interface StartOptions {
   listen?: boolean;
 }
 
-const MIN_SECRET_LENGTH = 32;
 /** How long requests still in flight at shutdown may take before their sockets are destroyed. */
 const SHUTDOWN_GRACE_MS = 5000;
 

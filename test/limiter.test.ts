@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Config } from '../src/config.js';
+import type { RelayError } from '../src/errors.js';
 import { Metrics } from '../src/metrics.js';
 import { RateLimiter } from '../src/ratelimit/limiter.js';
 import { ServerSecret } from '../src/secret.js';
@@ -104,15 +105,31 @@ describe('local buckets', () => {
     );
   });
 
-  it('a cost larger than the whole bucket is never allowed, even when it is full', () => {
-    const { clock, limiter } = setup({ limitQueueBytes: 1024 });
-    assert.ok(retryAfter(() => limiter.takeLocal('queue_bytes', '192.0.2.1', 1025)) >= 1);
+  it('a cost larger than the whole bucket is refused for good: no retry_after, bucket untouched', async () => {
+    const { clock, limiter, metrics } = setup({ limitQueueBytes: 1024, limitMsgSend: 3 });
+    const never = (take: () => void) =>
+      assert.throws(take, (err: RelayError) => {
+        assert.equal(err.code, 'message_too_large');
+        assert.equal(err.status, 400);
+        assert.equal(err.retryAfterS, undefined, 'waiting never helps: no retry time');
+        return true;
+      });
+    never(() => limiter.takeLocal('queue_bytes', '192.0.2.1', 1025));
     clock.now += DAY_MS;
-    assert.ok(retryAfter(() => limiter.takeLocal('queue_bytes', '192.0.2.1', 1025)) >= 1);
+    never(() => limiter.takeLocal('queue_bytes', '192.0.2.1', 1025));
+    const h = newHash();
+    for (let i = 0; i < 10; i++) never(() => limiter.takeLocal('msg_send', h, 4));
+    // Nothing was taken, counted as a rate limit, or jailed: the whole bucket is still there.
     assert.equal(
       retryAfter(() => limiter.takeLocal('queue_bytes', '192.0.2.1', 1024)),
       0,
     );
+    assert.equal(
+      retryAfter(() => limiter.takeLocal('msg_send', h, 3)),
+      0,
+    );
+    assert.equal(await counterValue(metrics.rateLimited), 0);
+    assert.equal(await counterValue(metrics.jailed), 0);
   });
 
   it('the 6th refusal within two windows jails the bucket for the jail time', async () => {

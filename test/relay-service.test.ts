@@ -208,6 +208,19 @@ describe('relay', () => {
     assert.deepEqual(otherIp.statuses.items, [status('e', to, 'queued')]);
   });
 
+  it('a message larger than the whole queued-bytes budget: rejected too_large, not rate_limited', async (t) => {
+    const d = await domain(t, { limitQueueBytes: 1024 });
+    const to = await offline(d);
+    const sender = new FakeSender();
+    await d.relay.handle(sender, { type: 'relay', to, envelope: 'x'.repeat(2000), id: 'big' });
+    await d.relay.handle(sender, { type: 'relay', to, envelope: 'x'.repeat(900), id: 'fits' });
+    assert.deepEqual(sender.statuses.items, [
+      status('big', to, 'rejected', 'too_large'),
+      status('fits', to, 'queued'),
+    ]);
+    assert.equal((await d.store.queued(to)).length, 1);
+  });
+
   it('a store that cannot be asked: rejected storage_unavailable, nothing thrown', async (t) => {
     const d = await domain(t);
     const to = await offline(d);
@@ -410,13 +423,22 @@ describe('group_multicast', () => {
     const [to, e] = await online(d);
     const sender = new FakeSender();
     const targets = (n: number) => Array.from({ length: n }, () => ({ to, body: 1 }));
-    await refused(
+    // More targets than the whole bucket: never sendable, so no retry_after (it used to say 1).
+    const never = await refused(
       d.relay.handle(sender, { type: 'group_multicast', targets: targets(4) }),
+      'message_too_large',
+    );
+    assert.equal(never.retryAfterS, undefined);
+    assert.equal(e.pushed.length, 0);
+    await d.relay.handle(sender, { type: 'group_multicast', targets: targets(2) });
+    assert.equal(e.pushed.length, 2);
+    // Two more than the one token left: later, so rate_limited with the time to wait.
+    const later = await refused(
+      d.relay.handle(sender, { type: 'group_multicast', targets: targets(2) }),
       'rate_limited',
     );
-    assert.equal(e.pushed.length, 0);
-    await d.relay.handle(sender, { type: 'group_multicast', targets: targets(3) });
-    assert.equal(e.pushed.length, 3);
+    assert.ok(later.retryAfterS! >= 1);
+    assert.equal(e.pushed.length, 2);
   });
 
   it("a recipient's refusal rejects that target only", async (t) => {
@@ -503,6 +525,24 @@ describe('typed relays', () => {
       status('c', to, 'rejected', 'too_large'),
     ]);
     assert.equal(e.pushed.length, 0);
+  });
+
+  it('the size limit counts the bytes of the frame, not its characters', async (t) => {
+    const d = await domain(t);
+    const [to, e] = await online(d);
+    const sender = new FakeSender();
+    // Fewer than 256 Ki characters, more than 256 KiB in UTF-8 (é is two bytes).
+    const body = 'é'.repeat(MAX_ENVELOPE / 2);
+    await d.relay.handle(sender, { type: 'chat', to, id: 'wide', body });
+    assert.deepEqual(sender.statuses.items, [status('wide', to, 'rejected', 'too_large')]);
+    // The same number of bytes as characters, within the limit: relayed.
+    await d.relay.handle(sender, {
+      type: 'chat',
+      to,
+      id: 'narrow',
+      body: 'x'.repeat(MAX_ENVELOPE - 200),
+    });
+    assert.equal(e.pushed.length, 1);
   });
 });
 

@@ -13,6 +13,7 @@ import {
   newMessageId,
   offlineForm,
   type Delivery,
+  type RejectReason,
 } from '../src/relay/deliveries.js';
 import type { OutboundMessage } from '../src/relay/router.js';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
@@ -203,25 +204,29 @@ describe('router: the offline queue', () => {
     assert.equal(await counterValue(d.metrics.queueRefused, { reason: 'storage_full' }), 1);
   });
 
-  it('the sender is charged for the queued bytes first: a refusal is rate_limited, nothing stored', async (t) => {
+  it('the sender is charged for the queued bytes first: a refusal is its reason, nothing stored', async (t) => {
     const d = await domain(t);
     const h = newHash();
     await withBundleIn(d.store, h);
     const charged: number[] = [];
     const { notify, statuses } = statusRecorder();
     const refused = message('refused');
-    await d.router.send(h, { ...refused, chargeQueued: (n) => (charged.push(n), false) }, notify);
+    const charge = (n: number, refusal?: RejectReason) => (charged.push(n), refusal);
+    await d.router.send(h, { ...refused, chargeQueued: (n) => charge(n, 'rate_limited') }, notify);
+    const huge = message('huge');
+    await d.router.send(h, { ...huge, chargeQueued: (n) => charge(n, 'too_large') }, notify);
     const taken = message('taken');
-    await d.router.send(h, { ...taken, chargeQueued: (n) => (charged.push(n), true) }, notify);
-    assert.deepEqual(statuses.items, ['rejected rate_limited', 'queued']);
+    await d.router.send(h, { ...taken, chargeQueued: (n) => charge(n) }, notify);
+    assert.deepEqual(statuses.items, ['rejected rate_limited', 'rejected too_large', 'queued']);
     assert.deepEqual(charged, [
       Buffer.byteLength(offlineForm(refused.delivery)),
+      Buffer.byteLength(offlineForm(huge.delivery)),
       Buffer.byteLength(offlineForm(taken.delivery)),
     ]);
     assert.deepEqual(await payloads(d, h), [offlineForm(taken.delivery)]);
     const e = await online(d, h);
     let liveCharges = 0;
-    await d.router.send(h, { ...message(), chargeQueued: () => (liveCharges++, false) });
+    await d.router.send(h, { ...message(), chargeQueued: () => (liveCharges++, 'rate_limited') });
     assert.equal(liveCharges, 0, 'a live delivery is not charged');
     assert.equal(e.pushed.length, 2);
   });

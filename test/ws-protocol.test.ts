@@ -31,6 +31,9 @@ describe('WebSocket: before authentication', () => {
   after(() => t.close());
 
   it('answers ping and dummies with dummy_ack and ignores an auth without payload', async () => {
+    // Solved before the socket opens: solving must not eat into the 1.5 s auth timeout.
+    const identity = generateIdentity();
+    const payload = await powAuthPayload(t.relay, identity);
     const peer = await RawPeer.open(t.relay);
     peer.send({ type: 'auth' });
     peer.send({ type: 'ping', timestamp: 5 });
@@ -40,8 +43,7 @@ describe('WebSocket: before authentication', () => {
     assert.equal((await peer.next()).json.type, 'dummy_ack');
     assert.equal((await peer.next()).json.type, 'dummy_ack');
     // The socket is still usable for auth.
-    const identity = generateIdentity();
-    peer.send({ type: 'auth', payload: await powAuthPayload(t.relay, identity) });
+    peer.send({ type: 'auth', payload });
     assert.equal((await peer.next()).json.type, 'auth_success');
     assertAllPadded(peer);
     await peer.close();
@@ -479,13 +481,12 @@ describe('WebSocket: compat v1', () => {
       const { seed, difficulty } = await client.challenge({ type: 'auth' });
       return { seed, nonce: await solvePow(seed, context, difficulty) };
     };
+    // Every proof is solved before its socket opens (solving must not eat into the auth timeout).
+    const [own, senderProof] = await Promise.all([solve('old_client-1'), solve('sender_x')]);
     const peer = await RawPeer.open(t.relay);
     peer.send({ type: 'ping', timestamp: 1234 });
     assert.deepEqual((await peer.next()).json, { type: 'pong', timestamp: 1234 });
-    peer.send({
-      type: 'auth',
-      payload: { identity_hash: 'old_client-1', ...(await solve('old_client-1')) },
-    });
+    peer.send({ type: 'auth', payload: { identity_hash: 'old_client-1', ...own } });
     assert.equal((await peer.next()).json.type, 'auth_success');
 
     const solutions = await Promise.all(Array.from({ length: 51 }, (_, i) => solve(`alias_${i}`)));
@@ -503,10 +504,7 @@ describe('WebSocket: compat v1', () => {
 
     // A message to an alias reaches the socket.
     const sender = await RawPeer.open(t.relay);
-    sender.send({
-      type: 'auth',
-      payload: { identity_hash: 'sender_x', ...(await solve('sender_x')) },
-    });
+    sender.send({ type: 'auth', payload: { identity_hash: 'sender_x', ...senderProof } });
     await sender.next();
     sender.send({ type: 'relay', to: 'alias_7', envelope: 'to-alias', id: 'a7' });
     assert.equal((await peer.nextOfType('msg')).envelope, 'to-alias');

@@ -9,7 +9,7 @@
 //   activity next to a recipient's.
 // Jailed store keys are also cached here so a flood from a jailed source never reaches the store.
 import type { Config } from '../config.js';
-import { StoreUnavailableError, rateLimited } from '../errors.js';
+import { RelayError, StoreUnavailableError, rateLimited } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Logger } from '../log.js';
 import type { ServerSecret } from '../secret.js';
@@ -87,6 +87,21 @@ export function bucketSpecs(config: Config): BucketSpecs {
   };
 }
 
+/**
+ * A cost larger than the whole bucket can never be paid, however long one waits: refused for
+ * good (400 `message_too_large`, no retry_after) rather than `rate_limited` with a retry time
+ * that would be a lie. Checked before the bucket, which is left untouched (no strike either).
+ */
+function assertPayable(cost: number, spec: BucketSpec, bucket: string): void {
+  if (cost <= spec.capacity) return;
+  throw new RelayError(
+    400,
+    'message_too_large',
+    `This costs ${cost} from the ${bucket} limit, which holds ${spec.capacity} per ` +
+      `${spec.windowMs / SECOND_MS} s: it can never be accepted`,
+  );
+}
+
 export interface LimitOptions {
   /** Refuse (503) when the store cannot be asked: PoW-gated writes. Reads fail open. */
   failClosed: boolean;
@@ -155,11 +170,14 @@ export class RateLimiter {
 
   /**
    * Takes `cost` from a bucket of this process (`key`: an IP limit key or an identity hash);
-   * throws 429 `rate_limited` when refused. Synchronous: no store round trip.
+   * throws 429 `rate_limited` when refused, 400 `message_too_large` when `cost` exceeds the
+   * whole bucket. Synchronous: no store round trip.
    */
   takeLocal(bucket: LocalBucket, key: string, cost = 1): void {
     if (++this.localTakes % SWEEP_EVERY === 0) this.local.sweep(SWEEP_BUDGET);
     const spec = this.specs.local[bucket];
+    const label = bucket === 'msg_send' ? 'identity_msg_send' : bucket;
+    assertPayable(cost, spec, label);
     const id = `${bucket}:${key}`;
     const now = this.now();
     let state = this.local.get(id);
@@ -172,7 +190,6 @@ export class RateLimiter {
     const wasJailed = state.jailedUntil > now;
     const result = takeFromBucket(state, spec, cost, now);
     if (result.allowed) return;
-    const label = bucket === 'msg_send' ? 'identity_msg_send' : bucket;
     this.metrics.rateLimited.inc({ bucket: label });
     if (result.jailed && !wasJailed) this.metrics.jailed.inc({ bucket: label });
     throw rateLimited(Math.max(1, Math.ceil(result.retryAfterMs / SECOND_MS)));
@@ -205,6 +222,7 @@ export class RateLimiter {
     bucket: string,
     options: LimitOptions & { take?: Take },
   ): Promise<void> {
+    assertPayable(options.cost ?? 1, spec, bucket);
     const now = this.now();
     let key: string;
     let result;

@@ -46,18 +46,19 @@ export class OfflineQueue {
 
   /**
    * Writes a new message to `recipient`'s queue. `charge` bills the sender for the bytes first
-   * (false: refused, `rate_limited`). True when queued; otherwise the sender has been told.
+   * (a reason: refused). True when queued; otherwise the sender has been told.
    */
   async put(
     recipient: string,
     id: string,
     offline: string,
     notify: Notify | undefined,
-    charge?: (bytes: number) => boolean,
+    charge?: (bytes: number) => RejectReason | undefined,
   ): Promise<boolean> {
-    if (charge && !charge(Buffer.byteLength(offline))) {
+    const refusal = charge?.(Buffer.byteLength(offline));
+    if (refusal !== undefined) {
       this.metrics.messages.inc({ outcome: 'rejected' });
-      notify?.('rejected', 'rate_limited');
+      notify?.('rejected', refusal);
       return false;
     }
     const outcome = await this.store.enqueue(recipient, { id, payload: offline }, this.limits);

@@ -41,9 +41,9 @@ export interface SenderSession extends Endpoint {
   sendControl(frame: Json): void;
 }
 
-const MAX_ENVELOPE_BYTES = 256 * 1024;
+export const MAX_ENVELOPE_BYTES = 256 * 1024;
 const MAX_CLIENT_ID = 64;
-const MAX_TARGETS = 100;
+export const MAX_TARGETS = 100;
 const MAX_ACK_IDS = 1000;
 const MAX_ALIASES = 50;
 const HASH_CHARS = 64;
@@ -147,7 +147,7 @@ export class RelayService {
       return sender.sendStatus(
         statusFrame(frame.id, String(frame.to), 'rejected', 'invalid_recipient'),
       );
-    if (JSON.stringify(frame).length > MAX_ENVELOPE_BYTES)
+    if (Buffer.byteLength(JSON.stringify(frame)) > MAX_ENVELOPE_BYTES)
       return sender.sendStatus(statusFrame(frame.id, to, 'rejected', 'too_large'));
     if (!(await this.admit(sender, to, frame.id))) return;
     await this.route(sender, to, frame.id, newMessageId(), typedDelivery(frame));
@@ -237,12 +237,13 @@ export class RelayService {
   ): Promise<void> {
     const notify = (status: DeliveryStatus, reason?: RejectReason) =>
       sender.sendStatus(statusFrame(statusId ?? id, to, status, reason));
-    const chargeQueued = (bytes: number): boolean => {
+    const chargeQueued = (bytes: number): RejectReason | undefined => {
       try {
         this.limiter.takeLocal('queue_bytes', sender.ipKey, bytes);
-        return true;
-      } catch {
-        return false;
+        return undefined;
+      } catch (err) {
+        // Larger than the whole budget: it can never be queued, so not "rate_limited".
+        return asRelayError(err).code === 'rate_limited' ? 'rate_limited' : 'too_large';
       }
     };
     try {

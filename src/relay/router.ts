@@ -32,8 +32,9 @@ export interface OutboundMessage {
   delivery: Delivery;
   /** Live only (volatile_relay): never queued, dropped when the recipient is not connected. */
   volatile?: boolean;
-  /** Charges the sender for the bytes this message makes the store hold; false: refused. */
-  chargeQueued?: (bytes: number) => boolean;
+  /** Charges the sender for the bytes this message makes the store hold; the reason when
+   *  refused, undefined when charged. */
+  chargeQueued?: (bytes: number) => RejectReason | undefined;
 }
 
 /** How long a sender waits for another instance's status before hearing `queued`. */

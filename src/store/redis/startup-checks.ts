@@ -1,75 +1,109 @@
 // What the Redis server must be like for the relay to keep its promises: no persistence (relay
-// data never reaches a disk) and no eviction (queued messages are never dropped). With
-// requireVolatile a violation stops the start; otherwise it is a warning.
+// data never reaches a disk) and no eviction (queued messages are never dropped). The findings
+// are shared by the start-up (with requireVolatile a violation stops the start; otherwise it is
+// a warning) and by `entropy-relay doctor`.
 import type { Logger } from '../../log.js';
 import { errorMessage, persistenceModes, type RedisClient } from './connection.js';
 import { mastersMemory } from './memory-watch.js';
+
+/**
+ * One property of the Redis server. `ok`: as it should be; `advice`: not as it should be, but
+ * the relay keeps its promises; `volatility`: a promise is broken (refused with requireVolatile);
+ * `unknown`: the server would not say (the message says what to make sure of).
+ */
+export interface RedisFinding {
+  topic: 'persistence' | 'maxmemory' | 'eviction';
+  status: 'ok' | 'advice' | 'volatility' | 'unknown';
+  message: string;
+  /** What to do about it (not for `ok`). */
+  fix?: string;
+  err?: string;
+}
 
 export async function checkRedisServer(
   client: RedisClient,
   requireVolatile: boolean,
   logger: Logger,
 ): Promise<void> {
-  await checkPersistence(client, requireVolatile, logger);
-  await checkEviction(client, requireVolatile, logger);
+  for (const finding of await inspectRedisServer(client)) {
+    if (finding.status === 'ok') continue;
+    const text = finding.fix ? `${finding.message}. ${finding.fix}` : finding.message;
+    if (finding.status === 'unknown') logger.warn({ err: finding.err }, text);
+    else if (finding.status === 'volatility' && requireVolatile) {
+      throw new Error(
+        `${finding.message}. Refusing to start because a volatile Redis is required; ` +
+          `${finding.fix?.replace(/^./, (c) => c.toLowerCase())}`,
+      );
+    } else logger.warn(text);
+  }
 }
 
-async function checkPersistence(
-  client: RedisClient,
-  requireVolatile: boolean,
-  logger: Logger,
-): Promise<void> {
+/** Persistence, maxmemory and eviction policy of every node (every master for memory). */
+export async function inspectRedisServer(client: RedisClient): Promise<RedisFinding[]> {
+  return [await inspectPersistence(client), ...(await inspectMemory(client))];
+}
+
+async function inspectPersistence(client: RedisClient): Promise<RedisFinding> {
+  const topic = 'persistence';
   let modes: string[];
   try {
     modes = await persistenceModes(client);
   } catch (err) {
-    logger.warn(
-      { err: errorMessage(err) },
-      'Could not check Redis persistence (CONFIG GET refused): make sure RDB and AOF are off',
-    );
-    return;
+    return {
+      topic,
+      status: 'unknown',
+      message:
+        'Could not check Redis persistence (CONFIG GET refused): make sure RDB and AOF are off',
+      err: errorMessage(err),
+    };
   }
-  if (modes.length === 0) return;
-  const problem = `Redis persistence is on (${modes.join(', ')}): relay data can reach the disk`;
-  if (requireVolatile) {
-    throw new Error(
-      `${problem}. Refusing to start because a volatile Redis is required; ` +
-        'turn off RDB (save "") and AOF (appendonly no) on the Redis server.',
-    );
-  }
-  logger.warn(`${problem}. Turn off RDB (save "") and AOF (appendonly no).`);
+  if (modes.length === 0) return { topic, status: 'ok', message: 'RDB and AOF are off' };
+  return {
+    topic,
+    status: 'volatility',
+    message: `Redis persistence is on (${modes.join(', ')}): relay data can reach the disk`,
+    fix: 'Turn off RDB (save "") and AOF (appendonly no) on the Redis server.',
+  };
 }
 
 /** maxmemory bounds offline storage; only noeviction keeps Redis from dropping queued data. */
-async function checkEviction(
-  client: RedisClient,
-  requireVolatile: boolean,
-  logger: Logger,
-): Promise<void> {
+async function inspectMemory(client: RedisClient): Promise<RedisFinding[]> {
   let masters;
   try {
     masters = await mastersMemory(client);
   } catch (err) {
-    logger.warn(
-      { err: errorMessage(err) },
-      'Could not check Redis maxmemory (INFO refused): make sure it is set, with noeviction',
-    );
-    return;
+    return [
+      {
+        topic: 'maxmemory',
+        status: 'unknown',
+        message:
+          'Could not check Redis maxmemory (INFO refused): make sure it is set, with noeviction',
+        err: errorMessage(err),
+      },
+    ];
   }
-  if (masters.some((m) => m.max === 0)) {
-    logger.warn(
-      'Redis has no maxmemory: offline storage is unbounded. Set maxmemory (and ' +
-        'maxmemory-policy noeviction) on the Redis server.',
-    );
-  }
+  const unbounded = masters.some((m) => m.max === 0);
+  const smallest = Math.min(...masters.map((m) => m.max));
+  const maxmemory: RedisFinding = unbounded
+    ? {
+        topic: 'maxmemory',
+        status: 'advice',
+        message: 'Redis has no maxmemory: offline storage is unbounded',
+        fix: 'Set maxmemory (and maxmemory-policy noeviction) on the Redis server.',
+      }
+    : {
+        topic: 'maxmemory',
+        status: 'ok',
+        message: `maxmemory ${smallest} bytes (smallest master)`,
+      };
   const evicting = masters.find((m) => m.policy !== 'noeviction');
-  if (evicting === undefined) return;
-  const problem = `Redis may evict queued messages (maxmemory-policy ${evicting.policy})`;
-  if (requireVolatile) {
-    throw new Error(
-      `${problem}. Refusing to start because a volatile Redis is required; ` +
-        'set maxmemory-policy noeviction on the Redis server.',
-    );
-  }
-  logger.warn(`${problem}: set maxmemory-policy noeviction.`);
+  const eviction: RedisFinding = evicting
+    ? {
+        topic: 'eviction',
+        status: 'volatility',
+        message: `Redis may evict queued messages (maxmemory-policy ${evicting.policy})`,
+        fix: 'Set maxmemory-policy noeviction on the Redis server.',
+      }
+    : { topic: 'eviction', status: 'ok', message: 'maxmemory-policy noeviction' };
+  return [maxmemory, eviction];
 }
