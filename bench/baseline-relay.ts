@@ -66,11 +66,15 @@ function padded(data: Buffer, binary: boolean): Buffer {
   return out;
 }
 
-function flush(to: WebSocket): void {
+/**
+ * Writes the frames of `to` due at or before `due` (the timer of the frame due then fired; the
+ * ones before it in the queue are due no later). Timers fire on the event loop's millisecond
+ * clock, so comparing with performance.now() could find a frame "not yet due" and strand it.
+ */
+function flush(to: WebSocket, due: number): void {
   const queue = waiting.get(to);
   if (!queue) return;
-  const now = performance.now();
-  while (queue.length && queue[0]!.due <= now) {
+  while (queue.length && queue[0]!.due <= due) {
     const item = queue.shift()!;
     to.send(item.data, { binary: item.binary });
   }
@@ -89,7 +93,7 @@ function forward(to: WebSocket | undefined, data: Buffer, binary: boolean): void
     queue[queue.length - 1]?.due ?? 0,
   );
   queue.push({ due, data: frame, binary });
-  setTimeout(() => flush(to), due - now);
+  setTimeout(() => flush(to, due), due - now);
 }
 
 const peers = new Map<string, WebSocket>();

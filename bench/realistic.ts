@@ -58,7 +58,10 @@ import {
   LoadGenerator,
   RESULTS_DIR,
   contention,
+  histogramDelta,
+  histogramQuantile,
   relaySupports,
+  scrapeRelay,
   sampleProc,
   sampleSystem,
   sampleTree,
@@ -67,6 +70,7 @@ import {
   startRelay,
   type BenchRedis,
   type ProcSample,
+  type RelayMetrics,
   type Server,
 } from './lib/procs.js';
 import { fmt, machine } from './lib/report.js';
@@ -82,13 +86,14 @@ type Store = 'memory' | 'redis';
 const HELP = `Usage: npm run bench [-- flags]   (or: npm run bench:realistic -- flags)
 
   --quick                 1–2 minute smoke run (binary, plain, memory store, 1 worker, baselines
-                          bare and pad-jitter, steps 1000,2000,4000,8000, 3 s windows, 2,000 idle
-                          and pacing sessions); any flag below still overrides
+                          bare and pad-jitter, 500 pairs, steps 1000,2000,4000, 1 + 2 s windows,
+                          500 idle and pacing sessions); any flag below still overrides
   --scenarios LIST        open,closed,idle,pacing (default: all)
   --formats LIST          binary,json
   --transports LIST       plain,tls
   --stores LIST           memory,redis (relay only)
-  --workers LIST          1,2 (relay only; N > 1 runs \`serve --workers N\` if the build has it)
+  --workers LIST          1,2 (relay only; N > 1 runs \`serve --workers N\`, Redis store only, if
+                          the build has the flag)
   --baselines LIST        bare,pad,pad-jitter, or none
   --relay / --no-relay    measure the relay (default yes; --no-relay: baselines only)
   --steps LIST            offered rates, msg/s (default 1000,2000,4000,6000,8000,10000,12000,
@@ -103,7 +108,10 @@ const HELP = `Usage: npm run bench [-- flags]   (or: npm run bench:realistic -- 
   --pacing-sessions N     sessions of the pacing run (default 10000); --pacing-s N window (10)
   --connect-budget-s N    most seconds spent connecting the idle sessions of one run (600)
   --relay-node-args "…"   extra node flags for the relay (e.g. "--cpu-prof --cpu-prof-dir=…")
-  --help`;
+  --help
+
+Env: BENCH_RELAY_ROOT=/path/to/checkout runs that checkout's dist/cli.js as the relay (build it
+first), e.g. to compare two branches with this bench.`;
 
 const { values: flags } = parseArgs({
   options: {
@@ -202,20 +210,22 @@ const config = {
     'steps',
     flags.steps,
     quick
-      ? [1000, 2000, 4000, 8000]
+      ? [1000, 2000, 4000]
       : [1000, 2000, 4000, 6000, 8000, 10_000, 12_000, 15_000, 20_000, 25_000, 30_000, 40_000],
   ).sort((a, b) => a - b),
-  pairs: num('pairs', flags.pairs, 1000),
+  pairs: num('pairs', flags.pairs, quick ? 500 : 1000),
   pairRate: num('pair-rate', flags['pair-rate'], 10),
   payload: num('payload', flags.payload, 200),
   warmupS: num('warmup-s', flags['warmup-s'], quick ? 1 : 2),
-  windowS: num('window-s', flags['window-s'], quick ? 3 : 6),
+  /** Unmeasured traffic on a fresh server before its first step. */
+  settleS: quick ? 2 : 5,
+  windowS: num('window-s', flags['window-s'], quick ? 2 : 6),
   closedPairs: num('closed-pairs', flags['closed-pairs'], 100),
   closedWindow: num('closed-window', flags['closed-window'], 32),
-  idleSessions: numbers('idle-sessions', flags['idle-sessions'], quick ? [2000] : [10_000, 50_000]),
-  pacingSessions: num('pacing-sessions', flags['pacing-sessions'], quick ? 2000 : 10_000),
+  idleSessions: numbers('idle-sessions', flags['idle-sessions'], quick ? [500] : [10_000, 50_000]),
+  pacingSessions: num('pacing-sessions', flags['pacing-sessions'], quick ? 500 : 10_000),
   pacingS: num('pacing-s', flags['pacing-s'], quick ? 3 : 10),
-  connectBudgetS: num('connect-budget-s', flags['connect-budget-s'], quick ? 60 : 600),
+  connectBudgetS: num('connect-budget-s', flags['connect-budget-s'], quick ? 60 : 300),
   relayNodeArgs: (flags['relay-node-args'] ?? '').split(/\s+/).filter(Boolean),
 };
 
@@ -228,6 +238,10 @@ const GEN_BOUND_CPU_PCT = 90;
 const GEN_BOUND_LAG_MS = 20;
 // Idle sockets are spread over several loopback addresses (ephemeral ports are per address).
 const IDLE_LOCAL_ADDRESSES = ['2', '3', '4', '5', '6', '7', '8', '9'].map((d) => `127.0.0.${d}`);
+// Traffic sessions come from 16 client addresses, session i from address i % 16: the two ends of
+// a pair have different addresses, so with `--workers` (which hands a connection to a worker by
+// client IP) about half the pairs cross workers, as different users would.
+const TRAFFIC_LOCAL_ADDRESSES = Array.from({ length: 16 }, (_, i) => `127.0.1.${i + 1}`);
 const GENERATOR_NODE_ARGS = ['--max-old-space-size=8192'];
 
 const benchStart = performance.now();
@@ -298,6 +312,13 @@ interface Step {
   errors: number;
   unexpectedCloses: number;
   dummiesPerS: number;
+  /**
+   * The relay's own entropy_frame_lateness_seconds over the window (frame written − its
+   * scheduled jitter time: what the relay adds beyond the jitter), ms, interpolated in buckets.
+   */
+  lateness?: { p50: number; p99: number };
+  /** The relay's event-loop delay, max over the window (its metrics), ms. */
+  loopDelayMaxMs?: number;
   pass: boolean;
   generatorBound: boolean;
   errorSamples: string[];
@@ -434,7 +455,11 @@ async function stopRig(rig: Rig): Promise<void> {
 }
 
 /** Opens sessions until `sessions` are connected (in pairs: 2i sender, 2i+1 recipient). */
-async function ensureSessions(rig: Rig, sessions: number, localAddresses: string[] = []) {
+async function ensureSessions(
+  rig: Rig,
+  sessions: number,
+  localAddresses: string[] = TRAFFIC_LOCAL_ADDRESSES,
+) {
   if (rig.sessions >= sessions) return;
   const add = sessions - rig.sessions;
   const t0 = performance.now();
@@ -466,6 +491,19 @@ const pairsFor = (rate: number) => Math.max(config.pairs, Math.ceil(rate / confi
 
 // --- One open-loop step -------------------------------------------------------------------------
 
+/** The relay's /metrics (undefined for the baseline, or when it cannot be read). */
+async function metrics(server: Server): Promise<RelayMetrics | undefined> {
+  if (!server.metricsUrl) return undefined;
+  return scrapeRelay(server).catch(() => undefined);
+}
+
+function latenessOf(a: RelayMetrics | undefined, b: RelayMetrics | undefined): Step['lateness'] {
+  if (!a || !b) return undefined;
+  const h = histogramDelta(a.lateness, b.lateness);
+  if ((h[h.length - 1]?.count ?? 0) === 0) return undefined;
+  return { p50: histogramQuantile(h, 0.5) * 1000, p99: histogramQuantile(h, 0.99) * 1000 };
+}
+
 async function measureStep(
   cfg: ConfigResult,
   rig: Rig,
@@ -482,6 +520,7 @@ async function measureStep(
     10_000,
   );
   await sleep(config.warmupS * 1000);
+  const m0 = await metrics(server);
   const y0 = sampleSystem();
   const r0 = sampleTree(server.pid);
   const g0 = sampleProc(lg.pid);
@@ -493,6 +532,7 @@ async function measureStep(
   const g1 = sampleProc(lg.pid);
   const r1 = sampleTree(server.pid);
   const y1 = sampleSystem();
+  const m1 = await metrics(server);
   await lg.call('stop', { drainMs: 3000 }, 15_000);
   const w = (await lg.call('window', { waitMs: 0 }, 10_000)) as WindowStats;
   const ours: Array<[ProcSample, ProcSample]> = [
@@ -533,6 +573,8 @@ async function measureStep(
     errors: w.errors,
     unexpectedCloses: w.unexpectedCloses,
     dummiesPerS: (s1.dummies - s0.dummies) / ((s1.at - s0.at) / 1000),
+    lateness: latenessOf(m0, m1),
+    loopDelayMaxMs: m1?.loopDelayMaxMs,
     pass: w.sent > 0 && deliveredPct >= 100 - PASS_LOSS_PCT && p99 < PASS_P99_MS,
     generatorBound:
       generatorCpu.pct > GEN_BOUND_CPU_PCT || (w.sendLag?.p99 ?? 0) > GEN_BOUND_LAG_MS,
@@ -602,6 +644,81 @@ async function closedLoop(cfg: ConfigResult, rig: Rig): Promise<void> {
   );
 }
 
+/**
+ * Where the search of a configuration starts (index in config.steps): the first step for the
+ * relay; for a baseline, the relay's maximum (same format and transport), so that the baseline is
+ * measured at that very rate (CPU/msg ratio at the same load) without climbing every step below.
+ */
+function startStep(cfg: ConfigResult): number {
+  if (cfg.kind === 'relay') return 0;
+  const relays = results.filter(
+    (r) =>
+      r.kind === 'relay' &&
+      r.format === cfg.format &&
+      r.transport === cfg.transport &&
+      r.maxSustained !== undefined,
+  );
+  const ref = relays.find((r) => r.store === 'memory' && r.workers === 1) ?? relays[0];
+  if (!ref?.maxSustained) return 0;
+  return Math.max(0, config.steps.indexOf(ref.maxSustained));
+}
+
+/**
+ * Steps up from config.steps[from] until a step fails (confirmed by a repeat); if the first one
+ * fails, steps down until one passes. Sets maxSustained, firstFail and maxIsLowerBound.
+ */
+async function search(cfg: ConfigResult, rig: Rig, from: number): Promise<void> {
+  const steps = config.steps;
+  const attempt = async (rate: number) => {
+    const step = await measureStep(cfg, rig, rate, 'step', 1);
+    return step.pass ? step : measureStep(cfg, rig, rate, 'step', 2);
+  };
+  let lastFailBound = false;
+  // Warm-up of a fresh server (JIT, pools, the generator's own sockets): not measured.
+  const settleRate = steps[from]!;
+  await ensureSessions(rig, 2 * pairsFor(settleRate));
+  await rig.lg.call(
+    'start',
+    {
+      format: cfg.format,
+      payloadBytes: config.payload,
+      mode: 'open',
+      rate: settleRate,
+      pairs: pairsFor(settleRate),
+    },
+    10_000,
+  );
+  await sleep(config.settleS * 1000);
+  await rig.lg.call('stop', { drainMs: 3000 }, 15_000);
+  await sleep(500);
+  const first = await attempt(steps[from]!);
+  if (first.pass) {
+    cfg.maxSustained = steps[from];
+    for (let i = from + 1; i < steps.length; i++) {
+      const step = await attempt(steps[i]!);
+      if (!step.pass) {
+        cfg.firstFail = steps[i];
+        lastFailBound = step.generatorBound;
+        break;
+      }
+      cfg.maxSustained = steps[i];
+    }
+  } else {
+    cfg.firstFail = steps[from];
+    lastFailBound = first.generatorBound;
+    for (let i = from - 1; i >= 0; i--) {
+      const step = await attempt(steps[i]!);
+      if (step.pass) {
+        cfg.maxSustained = steps[i];
+        break;
+      }
+      cfg.firstFail = steps[i];
+      lastFailBound = step.generatorBound;
+    }
+  }
+  cfg.maxIsLowerBound = cfg.firstFail === undefined || lastFailBound;
+}
+
 /** The open-loop search, the 50/80 % points and the closed-loop line of one configuration. */
 async function runConfig(cfg: ConfigResult): Promise<void> {
   results.push(cfg);
@@ -613,19 +730,7 @@ async function runConfig(cfg: ConfigResult): Promise<void> {
     await ensureSessions(rig, 2 * pairsFor(config.steps[0]!));
     cfg.connect = { sessions: rig.sessions, seconds: (performance.now() - t0) / 1000 };
     if (config.scenarios.includes('open')) {
-      let lastFailBound = false;
-      for (const rate of config.steps) {
-        let step = await measureStep(cfg, rig, rate, 'step', 1);
-        if (!step.pass) step = await measureStep(cfg, rig, rate, 'step', 2);
-        if (step.pass) {
-          cfg.maxSustained = rate;
-          continue;
-        }
-        cfg.firstFail = rate;
-        lastFailBound = step.generatorBound;
-        break;
-      }
-      cfg.maxIsLowerBound = cfg.firstFail === undefined || lastFailBound;
+      await search(cfg, rig, startStep(cfg));
       if (cfg.maxSustained) {
         for (const [kind, share] of [
           ['half', 0.5],
@@ -1052,6 +1157,7 @@ function report(m: ReturnType<typeof machine>, limits: ReturnType<typeof raiseOp
         fmt(s.cpuUsPerMsg, 1),
         split(s.generatorCpu),
         s.sendLag ? `${fmt(s.sendLag.p99, 0)}` : '—',
+        s.lateness ? `${ms(s.lateness.p50)} / ${ms(s.lateness.p99)}` : '—',
         fmt(s.othersCpuPct, 0),
         fmt(s.relayRssMiB, 0),
         s.pass ? 'yes' : 'no',
@@ -1072,6 +1178,7 @@ function report(m: ReturnType<typeof machine>, limits: ReturnType<typeof raiseOp
           'µs/msg',
           'generator CPU %',
           'send lag p99 ms',
+          'relay lateness p50 / p99 ms',
           'others CPU %',
           'RSS MiB',
           'pass',
@@ -1123,6 +1230,11 @@ async function main(): Promise<void> {
                 ok: false,
                 steps: [],
               };
+              if (workers > 1 && store === 'memory') {
+                cfg.skipped = 'workers need the Redis store';
+                results.push(cfg);
+                continue;
+              }
               if (workers > 1 && !workersFlag) {
                 cfg.skipped = `this build's \`serve\` has no --workers flag (not merged yet)`;
                 results.push(cfg);

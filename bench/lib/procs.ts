@@ -16,6 +16,11 @@ import type { AttackCommand, Command, Response } from './protocol.js';
 
 export const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const ROOT = join(BENCH_DIR, '..');
+/**
+ * The checkout whose dist/cli.js is the relay under test: this one, or BENCH_RELAY_ROOT (e.g.
+ * another worktree, to compare two branches with the same bench).
+ */
+export const RELAY_ROOT = process.env.BENCH_RELAY_ROOT ?? ROOT;
 export const RESULTS_DIR = join(BENCH_DIR, 'results');
 const CLK_TCK = 100; // Linux USER_HZ
 
@@ -131,7 +136,7 @@ export async function startRelay(
   const env: NodeJS.ProcessEnv = { ...process.env, ...relayEnv(tls, extraEnv, limits) };
   const portOf = (entry: { msg?: string; port?: number }) =>
     entry.msg === 'Entropy relay listening' ? entry.port : undefined;
-  const args = [...nodeArgs, join(ROOT, 'dist/cli.js'), 'serve', ...cliArgs];
+  const args = [...nodeArgs, join(RELAY_ROOT, 'dist/cli.js'), 'serve', ...cliArgs];
   const server = await spawnServer('relay', args, env, tls, portOf, 20_000, 10_000);
   // Logged just before the listening line.
   for (const line of server.log) {
@@ -217,7 +222,7 @@ async function baselineCert(): Promise<{ cert: string; key: string }> {
 
 /** Whether `serve` of the built relay (dist/) accepts `flag` (e.g. "--workers"). */
 export function relaySupports(flag: string): boolean {
-  const help = spawnSync(process.execPath, [join(ROOT, 'dist/cli.js'), 'serve', '--help'], {
+  const help = spawnSync(process.execPath, [join(RELAY_ROOT, 'dist/cli.js'), 'serve', '--help'], {
     encoding: 'utf8',
   });
   return new RegExp(`(^|\\s)${flag}[\\s,=<]`).test(help.stdout ?? '');
