@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { generateIdentity } from '../src/client/identity.js';
-import { challengeAgent, openSession, proofOfIdentity } from './lib/auth.js';
+import { challengeAgent, openSession, proofOfIdentity, uploadBundle } from './lib/auth.js';
 import { serveCommands } from './lib/serve-commands.js';
 import { withTimeout } from '../src/time.js';
 import type {
@@ -246,6 +246,7 @@ async function connectOne(index: number, args: SetupArgs): Promise<Session> {
   if (t.kind === 'relay') {
     const identity = generateIdentity();
     id = identity.identityHash;
+    if (args.bundles) await uploadBundle(t.url, identity, agent!, localAddress);
     const payload = await proofOfIdentity(t.url, identity, agent!, localAddress);
     hello = JSON.stringify({ type: 'auth', payload: { ...payload, acks: false } });
   } else {

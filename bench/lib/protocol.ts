@@ -28,6 +28,8 @@ export interface SetupArgs {
   timeoutMs: number;
   /** Keep the sessions already open and add `sessions` more after them. */
   append?: boolean;
+  /** Relay: each identity uploads a key bundle before it authenticates. */
+  bundles?: boolean;
 }
 
 export interface SetupResult {
