@@ -1,6 +1,6 @@
-// The baseline of `npm run bench:relay`: a minimal `ws` relay on the same kind of server as the
-// relay under test (https with TLS 1.3 only, or plain http), with none of its features: no
-// authentication, padding, jitter, pacing, rate limits or delivery status.
+// The baseline of `npm run bench` (bench/realistic.ts): a minimal `ws` relay on the same kind of
+// server as the relay under test (https with TLS 1.3 only, or plain http), with none of its
+// features: no authentication, padding, jitter, pacing, rate limits or delivery status.
 //
 // A client names itself in its first text frame (64 hex characters) and gets the text "ok".
 // After that, binary frames `[64 hex recipient][payload]` and JSON text frames
@@ -18,7 +18,7 @@
 // Env: BASELINE_TLS_CERT / BASELINE_TLS_KEY (PEM files; both unset: plain http),
 //      BASELINE_ADDR (default 127.0.0.1), BASELINE_PORT (default 0 = any free port).
 // Prints one JSON line {"port":N} on stdout once listening. Dependencies: node and ws only, so
-// bench/relay.ts can run it transpiled, without a TypeScript loader in the measured process.
+// bench/lib/procs.ts can run it transpiled, without a TypeScript loader in the measured process.
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';

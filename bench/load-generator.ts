@@ -1,4 +1,4 @@
-// Load generator of `npm run bench:relay` and `npm run bench:hostile`, run in its own process
+// Load generator of `npm run bench` (bench/realistic.ts) and `npm run bench:hostile`, run in its own process
 // (forked by the orchestrator, commands over the IPC channel; see bench/lib/protocol.ts). It opens
 // sender/recipient pairs of raw `ws` sockets against the relay under test (PoW + Ed25519
 // authentication, PROTOCOL.md §4.2) or against the baseline relay (a hello naming the socket's

@@ -90,7 +90,7 @@ type Store = 'memory' | 'redis';
 const HELP = `Usage: npm run bench [-- flags]   (or: npm run bench:realistic -- flags)
 
   --quick                 1–2 minute smoke run (binary, plain, memory store, 1 worker, baselines
-                          bare and pad-jitter, 500 pairs, steps 1000,2000,4000, 1 + 2 s windows,
+                          bare and pad-jitter, 250 pairs, steps 1000,2000,4000, 1 + 2 s windows,
                           500 idle and pacing sessions); any flag below still overrides
   --scenarios LIST        open,closed,idle,pacing (default: all)
   --formats LIST          binary,json
@@ -217,7 +217,7 @@ const config = {
       ? [1000, 2000, 4000]
       : [1000, 2000, 4000, 6000, 8000, 10_000, 12_000, 15_000, 20_000, 25_000, 30_000, 40_000],
   ).sort((a, b) => a - b),
-  pairs: num('pairs', flags.pairs, quick ? 500 : 1000),
+  pairs: num('pairs', flags.pairs, quick ? 250 : 1000),
   pairRate: num('pair-rate', flags['pair-rate'], 10),
   payload: num('payload', flags.payload, 200),
   warmupS: num('warmup-s', flags['warmup-s'], quick ? 1 : 2),
