@@ -65,6 +65,7 @@ import {
   histogramDelta,
   histogramQuantile,
   relaySupports,
+  runDelayPercent,
   scrapeRelay,
   sampleProc,
   sampleSystem,
@@ -308,6 +309,12 @@ interface Step {
   generatorCpu: CpuSplit;
   othersCpuPct: number;
   stealPct: number;
+  /**
+   * Share of the window the relay's (summed over its processes) and the generator's main threads
+   * were runnable but waiting for a CPU (/proc/<pid>/schedstat): contention from other jobs.
+   */
+  relayRunDelayPct: number;
+  generatorRunDelayPct: number;
   relayRssMiB: number;
   relayProcesses: number;
   sendLag?: { p50: number; p99: number; max: number };
@@ -570,6 +577,8 @@ async function measureStep(
     generatorCpu,
     othersCpuPct: busy.othersPct,
     stealPct: busy.stealPct,
+    relayRunDelayPct: runDelayPercent(r0, r1),
+    generatorRunDelayPct: runDelayPercent(g0, g1),
     relayRssMiB: r1.rssKiB / 1024,
     relayProcesses: r1.pids,
     sendLag: w.sendLag,
@@ -592,6 +601,7 @@ async function measureStep(
       `relay CPU ${fmt(step.relayCpu.pct, 0)} % (usr ${fmt(step.relayCpu.userPct, 0)}/sys ${fmt(step.relayCpu.sysPct, 0)})` +
       (step.redisCpuPct !== undefined ? ` + redis ${fmt(step.redisCpuPct, 0)} %` : '') +
       `, gen ${fmt(generatorCpu.pct, 0)} % (lag p99 ${fmt(w.sendLag?.p99, 0)} ms), others ${fmt(busy.othersPct, 0)} %, ` +
+      `waited for a CPU: relay ${fmt(step.relayRunDelayPct, 0)} % / gen ${fmt(step.generatorRunDelayPct, 0)} %, ` +
       `${fmt(step.cpuUsPerMsg, 1)} µs/msg → ${step.pass ? 'pass' : 'FAIL'}${step.generatorBound ? ' (generator-bound)' : ''}`,
   );
   await sleep(500);
@@ -979,6 +989,7 @@ function report(m: ReturnType<typeof machine>, limits: ReturnType<typeof raiseOp
         (at?.redisCpuPct !== undefined ? ` + redis ${fmt(at.redisCpuPct, 0)}` : ''),
       split(at?.generatorCpu),
       fmt(at?.othersCpuPct, 0),
+      at ? `${fmt(at.relayRunDelayPct, 0)} / ${fmt(at.generatorRunDelayPct, 0)}` : '—',
       fmt(at?.relayRssMiB, 0),
     ]);
     if (cfg.closed) {
@@ -992,6 +1003,7 @@ function report(m: ReturnType<typeof machine>, limits: ReturnType<typeof raiseOp
         split(c.relayCpu),
         split(c.generatorCpu),
         fmt(c.othersCpuPct, 0),
+        '',
         '',
       ]);
     }
@@ -1008,6 +1020,7 @@ function report(m: ReturnType<typeof machine>, limits: ReturnType<typeof raiseOp
         'server CPU % @max',
         'generator CPU % @max',
         'others CPU %',
+        'waited for CPU % relay / gen',
         'relay RSS MiB',
       ],
       relayRows,
@@ -1164,6 +1177,7 @@ function report(m: ReturnType<typeof machine>, limits: ReturnType<typeof raiseOp
         s.sendLag ? `${fmt(s.sendLag.p99, 0)}` : '—',
         s.lateness ? `${ms(s.lateness.p50)} / ${ms(s.lateness.p99)}` : '—',
         fmt(s.othersCpuPct, 0),
+        `${fmt(s.relayRunDelayPct, 0)} / ${fmt(s.generatorRunDelayPct, 0)}`,
         fmt(s.relayRssMiB, 0),
         s.pass ? 'yes' : 'no',
         notes.join('; '),
@@ -1185,6 +1199,7 @@ function report(m: ReturnType<typeof machine>, limits: ReturnType<typeof raiseOp
           'send lag p99 ms',
           'relay lateness p50 / p99 ms',
           'others CPU %',
+          'waited for CPU % relay / gen',
           'RSS MiB',
           'pass',
           'notes',
@@ -1196,7 +1211,8 @@ function report(m: ReturnType<typeof machine>, limits: ReturnType<typeof raiseOp
   out.push(
     `Machine: ${m.cores} cores (${m.cpuModel}), Node ${m.node}, ${m.totalMemoryGiB} GiB RAM, ${m.platform}; ` +
       `load average at start ${m.loadAverageAtStart.join(' ')}; open files ${limits.soft}${limits.raisedTo ? ' (raised with prlimit)' : ''}. ` +
-      `"others CPU %" = CPU used by processes other than the server, redis-server and generator during the window (in % of one core; ${m.cores} cores = ${m.cores * 100} %).`,
+      `"others CPU %" = CPU used by processes other than the server, redis-server and generator during the window (in % of one core; ${m.cores} cores = ${m.cores * 100} %); ` +
+      `"waited for CPU %" = share of the window the relay's and the generator's main threads were runnable but not running (/proc/<pid>/schedstat): above a few %, the figures measure the machine's contention more than the relay.`,
     '',
   );
   return out.join('\n');
