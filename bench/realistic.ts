@@ -107,7 +107,7 @@ const HELP = `Usage: npm run bench [-- flags]   (or: npm run bench:realistic -- 
   --pair-rate N           most msg/s one pair sends (default 10; more pairs above pairs×N)
   --payload N             payload bytes (binary) / envelope characters (JSON) (default 200)
   --warmup-s N            seconds of traffic before each measured window (default 2)
-  --window-s N            measured window per step (default 6)
+  --window-s N            measured window per step (default 5)
   --closed-pairs N        closed-loop pairs (default 100); --closed-window N in flight (32)
   --idle-sessions LIST    idle session counts (default 10000,50000)
   --pacing-sessions N     sessions of the pacing run (default 10000); --pacing-s N window (10)
@@ -224,7 +224,7 @@ const config = {
   warmupS: num('warmup-s', flags['warmup-s'], quick ? 1 : 2),
   /** Unmeasured traffic on a fresh server before its first step. */
   settleS: quick ? 2 : 5,
-  windowS: num('window-s', flags['window-s'], quick ? 2 : 6),
+  windowS: num('window-s', flags['window-s'], quick ? 2 : 5),
   closedPairs: num('closed-pairs', flags['closed-pairs'], 100),
   closedWindow: num('closed-window', flags['closed-window'], 32),
   idleSessions: numbers('idle-sessions', flags['idle-sessions'], quick ? [500] : [10_000, 50_000]),

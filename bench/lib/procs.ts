@@ -138,7 +138,7 @@ export async function startRelay(
   const portOf = (entry: { msg?: string; port?: number }) =>
     entry.msg === 'Entropy relay listening' ? entry.port : undefined;
   const args = [...nodeArgs, join(RELAY_ROOT, 'dist/cli.js'), 'serve', ...cliArgs];
-  const server = await spawnServer('relay', args, env, tls, portOf, 20_000, 10_000);
+  const server = await spawnServer('relay', args, env, tls, portOf, 60_000, 10_000);
   // Logged just before the listening line.
   for (const line of server.log) {
     const m = /"Metrics at (http:\/\/[^"]+)\/metrics"/.exec(line);
