@@ -64,6 +64,11 @@ export interface Relay {
 export interface StartOptions {
   logger?: Logger;
   store?: Store;
+  /** The TLS certificate and key to serve (default: from the config, or self-signed). */
+  tls?: TlsMaterial;
+  /** Bind nothing (a cluster worker): connections arrive through adopt(), from the process that
+   *  owns the port, and the metrics are read through ctx.metrics by the process serving them. */
+  adoptOnly?: boolean;
 }
 
 const MIN_SECRET_LENGTH = 32;
@@ -89,7 +94,7 @@ function createShaper(config: Config, metrics: Metrics): TrafficShaper {
   return shaper;
 }
 
-async function tlsMaterial(config: Config): Promise<TlsMaterial> {
+export async function tlsMaterial(config: Config): Promise<TlsMaterial> {
   if (config.tlsCert !== undefined && config.tlsKey !== undefined) {
     return loadTlsMaterial(config.tlsCert, config.tlsKey);
   }
@@ -111,7 +116,7 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
   await store.connect();
   const secret = new ServerSecret(config.secretSalt);
 
-  const tls = config.tls ? await tlsMaterial(config) : undefined;
+  const tls = config.tls ? (options.tls ?? (await tlsMaterial(config))) : undefined;
   const server = createListener(config.handshakeTimeoutMs, tls);
 
   const metrics = new Metrics();
@@ -179,7 +184,8 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
       if (!ctx.lifecycle.closing) logger.fatal({ err }, 'the store refuses to run');
     },
   );
-  const metricsAt = parseListenAddress(config.metricsAddr);
+  const adoptOnly = options.adoptOnly === true;
+  const metricsAt = adoptOnly ? undefined : parseListenAddress(config.metricsAddr);
   let metricsListener: MetricsListener | undefined;
   try {
     if (metricsAt) {
@@ -189,12 +195,19 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
         config.handshakeTimeoutMs,
       );
     }
-    await app.listen({
-      port: config.port,
-      host: config.addr,
-      listenTextResolver: (address) =>
-        `Listening at ${tls ? address.replace(/^http:/, 'https:') : address}`,
-    });
+    if (adoptOnly) {
+      await app.ready();
+      // Node arms its request-head deadlines and idle-connection tracking when a server starts
+      // listening; this one never does, so it is told it did.
+      server.emit('listening');
+    } else {
+      await app.listen({
+        port: config.port,
+        host: config.addr,
+        listenTextResolver: (address) =>
+          `Listening at ${tls ? address.replace(/^http:/, 'https:') : address}`,
+      });
+    }
   } catch (err) {
     await metricsListener?.close();
     await app.close();
@@ -204,7 +217,7 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
     await store.close();
     throw err;
   }
-  const port = (server.address() as AddressInfo).port;
+  const port = adoptOnly ? config.port : (server.address() as AddressInfo).port;
   const host =
     config.addr === '0.0.0.0'
       ? '127.0.0.1'
@@ -224,7 +237,9 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
     logger.warn('TLS is OFF: plain HTTP/WebSocket; only run this behind a TLS-terminating proxy');
   }
   if (metricsListener) logger.info(`Metrics at ${metricsListener.url}/metrics`);
-  logger.info({ port, storage: store.kind, version: VERSION }, 'Entropy relay listening');
+  if (adoptOnly)
+    logger.info({ storage: store.kind, version: VERSION }, 'Entropy relay worker started');
+  else logger.info({ port, storage: store.kind, version: VERSION }, 'Entropy relay listening');
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -233,7 +248,13 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
       // Stop accepting at once; in-flight requests finish while sessions are closed. Connections
       // without a request have nothing to finish (and Node no longer times out their heads).
       ctx.lifecycle.closing = true;
-      const httpClosed = app.close();
+      // A server that never listened is not closed by Fastify: its connections are awaited here.
+      const httpClosed = adoptOnly
+        ? app.close().then(() => {
+            server.close(() => undefined); // closes idle keep-alive connections, stops the timers
+            return sockets.allClosed();
+          })
+        : app.close();
       sockets.destroyUnserved();
       const metricsClosed = metricsListener?.close();
       await ws.close();

@@ -28,6 +28,15 @@ export class OpenSockets {
     server.on('upgrade', serve);
   }
 
+  /** Resolves once every accepted connection has closed. */
+  async allClosed(): Promise<void> {
+    await Promise.all(
+      [...this.accepted].map(
+        (s) => new Promise<void>((resolve) => s.once('close', () => resolve())),
+      ),
+    );
+  }
+
   /** Destroys the connections that never sent a whole request head (silent or slow clients). */
   destroyUnserved(): void {
     for (const socket of this.parsed) if (!this.served.has(socket)) socket.destroy();
