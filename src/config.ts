@@ -65,6 +65,11 @@ function crossCheck(c: Config): void {
   if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) {
     throw new ConfigError('ENTROPY_TLS_CERT and ENTROPY_TLS_KEY must be given together');
   }
+  if (c.proxyProtocol && c.trustProxy.length === 0) {
+    throw new ConfigError(
+      'ENTROPY_PROXY_PROTOCOL needs ENTROPY_TRUST_PROXY: the addresses of the load balancers',
+    );
+  }
   if (c.redisUrl !== undefined && c.redisCluster.length > 0) {
     throw new ConfigError('ENTROPY_REDIS_URL and ENTROPY_REDIS_CLUSTER are exclusive: give one');
   }

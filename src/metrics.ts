@@ -19,6 +19,12 @@ export class Metrics {
     help: 'Connections destroyed at accept time by the per-IP cap',
     registers: [this.registry],
   });
+  readonly proxyHeadersRefused = new Counter({
+    name: 'entropy_proxy_headers_refused_total',
+    help: 'Connections destroyed before their PROXY protocol header was read, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly httpRequests = new Counter({
     name: 'entropy_http_requests_total',
     help: 'HTTP requests by route and status',

@@ -2,7 +2,8 @@
 // and the metrics listener. The relay listens at once; what needs the store answers 503 until
 // the store is ready.
 import type { Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Socket } from 'node:net';
+import { Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { parseListenAddress } from './config/kinds.js';
@@ -10,8 +11,10 @@ import type { RelayContext } from './context.js';
 import { buildHttpApp } from './http/app.js';
 import { registerIdentityRoutes } from './http/routes/identity.js';
 import { startMetricsListener, type MetricsListener } from './http/metrics-listener.js';
-import { compileTrust } from './net/client-ip.js';
+import { inheritClientAddress, setClientAddress } from './net/client-address.js';
+import { compileTrust, isTrustedProxy } from './net/client-ip.js';
 import { ConnectionCap } from './net/connection-cap.js';
+import { FrontDoor, type Arrival } from './net/front-door.js';
 import { createListener } from './net/listener.js';
 import { OpenSockets } from './net/open-sockets.js';
 import { IpBlinder, createLogger, type Logger } from './log.js';
@@ -50,6 +53,12 @@ export interface Relay {
   readonly shaper: TrafficShaper;
   readonly router: Router;
   /**
+   * Serves a TCP connection accepted by a FrontDoor (src/net/front-door.ts), here or in another
+   * process that sent the socket over IPC: records its real client, applies the per-IP cap, puts
+   * back the bytes read after the PROXY header and hands it to the HTTP/TLS server.
+   */
+  adopt(socket: Socket, arrival: Arrival): void;
+  /**
    * Resolves once everything can be served: the store answered and passed its start-up checks,
    * the server secret is known, this instance's channel is subscribed. Rejects when the store
    * refuses to run (a persistent or evicting Redis with ENTROPY_REQUIRE_VOLATILE): the relay
@@ -64,11 +73,12 @@ export interface Relay {
 export interface StartOptions {
   logger?: Logger;
   store?: Store;
+  /** False: bind nothing (a cluster worker): connections arrive through `adopt`, from the
+   *  process that owns the port, and the metrics are read through ctx.metrics by the process
+   *  serving them (no metrics listener either). */
+  listen?: boolean;
   /** The TLS certificate and key to serve (default: from the config, or self-signed). */
   tls?: TlsMaterial;
-  /** Bind nothing (a cluster worker): connections arrive through adopt(), from the process that
-   *  owns the port, and the metrics are read through ctx.metrics by the process serving them. */
-  adoptOnly?: boolean;
 }
 
 const MIN_SECRET_LENGTH = 32;
@@ -154,8 +164,28 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
   };
 
   const cap = new ConnectionCap(config.maxConnsPerIp, ctx.trust, ctx.metrics);
-  server.on('connection', cap.onConnection);
   const sockets = new OpenSockets(server);
+  // Connections are accepted by the FrontDoor and emitted on the server (adopt): the server itself
+  // never listens, so start what Node starts on 'listening' (its request-head deadline checks).
+  server.emit('listening');
+  if (server instanceof TlsServer) {
+    server.on('secureConnection', (tlsSocket: TLSSocket) => inheritClientAddress(tlsSocket));
+  }
+  const adopt = (socket: Socket, arrival: Arrival): void => {
+    if (socket.destroyed) return;
+    if (ctx.lifecycle.closing) {
+      socket.destroy();
+      return;
+    }
+    setClientAddress(socket, arrival.clientAddress, arrival.clientPort);
+    if (!cap.admit(socket, arrival.clientAddress)) return;
+    if (arrival.leftover.length > 0) socket.unshift(arrival.leftover);
+    // As the server's own accept would have made it (node:http allows half-open, node:https not).
+    socket.allowHalfOpen = (server as unknown as { allowHalfOpen: boolean }).allowHalfOpen;
+    server.emit('connection', socket);
+    // A TLS socket reads through the TCP handle itself; the HTTP parser needs the stream flowing.
+    if (!tls) socket.resume();
+  };
 
   const app = buildHttpApp(ctx, server, [registerIdentityRoutes]);
   const ws = new WebSocketLayer({
@@ -184,8 +214,15 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
       if (!ctx.lifecycle.closing) logger.fatal({ err }, 'the store refuses to run');
     },
   );
-  const adoptOnly = options.adoptOnly === true;
-  const metricsAt = adoptOnly ? undefined : parseListenAddress(config.metricsAddr);
+  const frontDoor = new FrontDoor({
+    trust: (address) => isTrustedProxy(address, ctx.trust),
+    proxyProtocol: config.proxyProtocol,
+    headerTimeoutMs: config.handshakeTimeoutMs,
+    metrics,
+    onArrival: adopt,
+  });
+  let listening: { port: number } | undefined;
+  const metricsAt = options.listen === false ? undefined : parseListenAddress(config.metricsAddr);
   let metricsListener: MetricsListener | undefined;
   try {
     if (metricsAt) {
@@ -195,20 +232,11 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
         config.handshakeTimeoutMs,
       );
     }
-    if (adoptOnly) {
-      await app.ready();
-      // Node arms its request-head deadlines and idle-connection tracking when a server starts
-      // listening; this one never does, so it is told it did.
-      server.emit('listening');
-    } else {
-      await app.listen({
-        port: config.port,
-        host: config.addr,
-        listenTextResolver: (address) =>
-          `Listening at ${tls ? address.replace(/^http:/, 'https:') : address}`,
-      });
-    }
+    await app.ready();
+    if (options.listen !== false) listening = await frontDoor.listen(config.port, config.addr);
   } catch (err) {
+    await frontDoor.close();
+    server.close(() => undefined);
     await metricsListener?.close();
     await app.close();
     await ws.close();
@@ -217,7 +245,7 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
     await store.close();
     throw err;
   }
-  const port = adoptOnly ? config.port : (server.address() as AddressInfo).port;
+  const port = listening?.port ?? 0;
   const host =
     config.addr === '0.0.0.0'
       ? '127.0.0.1'
@@ -237,9 +265,12 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
     logger.warn('TLS is OFF: plain HTTP/WebSocket; only run this behind a TLS-terminating proxy');
   }
   if (metricsListener) logger.info(`Metrics at ${metricsListener.url}/metrics`);
-  if (adoptOnly)
-    logger.info({ storage: store.kind, version: VERSION }, 'Entropy relay worker started');
-  else logger.info({ port, storage: store.kind, version: VERSION }, 'Entropy relay listening');
+  if (listening) {
+    logger.info(
+      { port, url, storage: store.kind, version: VERSION, proxyProtocol: config.proxyProtocol },
+      'Entropy relay listening',
+    );
+  }
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -248,13 +279,11 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
       // Stop accepting at once; in-flight requests finish while sessions are closed. Connections
       // without a request have nothing to finish (and Node no longer times out their heads).
       ctx.lifecycle.closing = true;
-      // A server that never listened is not closed by Fastify: its connections are awaited here.
-      const httpClosed = adoptOnly
-        ? app.close().then(() => {
-            server.close(() => undefined); // closes idle keep-alive connections, stops the timers
-            return sockets.allClosed();
-          })
-        : app.close();
+      await frontDoor.close();
+      // The server never listened (adopt): Fastify leaves it alone, so close its idle keep-alive
+      // connections and stop its deadline checks here (the callback only says it was not listening).
+      server.close(() => undefined);
+      const httpClosed = Promise.all([app.close(), sockets.allClosed()]);
       sockets.destroyUnserved();
       const metricsClosed = metricsListener?.close();
       await ws.close();
@@ -270,5 +299,20 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
   };
 
   const metricsUrl = metricsListener?.url;
-  return { ctx, app, server, store, port, url, metricsUrl, tls, ws, shaper, router, ready, close };
+  return {
+    ctx,
+    app,
+    server,
+    store,
+    port,
+    url,
+    metricsUrl,
+    tls,
+    ws,
+    shaper,
+    router,
+    ready,
+    adopt,
+    close,
+  };
 }

@@ -35,6 +35,13 @@ export class ClusterMetrics {
     help: 'Workers restarted after they exited unexpectedly',
     registers: [this.own],
   });
+  /** Counted here: the primary reads the PROXY protocol headers. */
+  readonly proxyHeadersRefused = new Counter({
+    name: 'entropy_proxy_headers_refused_total',
+    help: 'Connections destroyed before their PROXY protocol header was read, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.own],
+  });
   readonly scrapeMisses = new Counter({
     name: 'entropy_worker_scrape_misses_total',
     help: 'Scrapes in which a worker did not answer in time (its previous answer was used)',

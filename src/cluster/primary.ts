@@ -5,13 +5,14 @@
 // process. It restarts a worker that dies (with backoff), drains every worker on SIGTERM/SIGINT,
 // replaces them one at a time on SIGHUP, and serves /metrics for all of them.
 import cluster, { type Worker } from 'node:cluster';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.js';
 import { parseListenAddress } from '../config/kinds.js';
 import { startMetricsListener, type MetricsListener } from '../http/metrics-listener.js';
 import { compileTrust, isTrustedProxy, type TrustFn } from '../net/client-ip.js';
+import { FrontDoor, type Arrival } from '../net/front-door.js';
 import { ipLimitKey } from '../net/ip-limit-key.js';
 import type { Logger } from '../log.js';
 import { tlsMaterial } from '../server.js';
@@ -33,12 +34,6 @@ const SCRAPE_TIMEOUT_MS = 2000;
 const MAX_HELD = 1024;
 /** After SIGTERM, a worker still running this long after its relay's own deadlines is killed. */
 const STOP_GRACE_MS = 15_000;
-
-interface Arrival {
-  clientAddress: string;
-  clientPort: number;
-  leftover: Buffer;
-}
 
 type State = 'starting' | 'serving' | 'draining' | 'exited';
 
@@ -104,7 +99,7 @@ export class Primary {
   private readonly metrics: ClusterMetrics;
   private readonly held = new Set<{ socket: Socket; arrival: Arrival; timer: NodeJS.Timeout }>();
   private tls: TlsMaterial | undefined;
-  private door: Server | undefined;
+  private door: FrontDoor | undefined;
   private metricsListener: MetricsListener | undefined;
   private listening = false;
   private stopping: Promise<number> | undefined;
@@ -176,26 +171,17 @@ export class Primary {
     );
   }
 
-  private listen(): Promise<number> {
-    // The socket is not read here: it goes to its worker untouched.
-    const door = createServer({ pauseOnConnect: true }, (socket) => {
-      const clientAddress = socket.remoteAddress;
-      if (clientAddress === undefined) return socket.destroy();
-      this.route(socket, {
-        clientAddress,
-        clientPort: socket.remotePort ?? 0,
-        leftover: Buffer.alloc(0),
-      });
+  private async listen(): Promise<number> {
+    // The socket is read here only for a PROXY protocol header; what follows it goes with the
+    // socket to its worker.
+    this.door = new FrontDoor({
+      trust: (address) => isTrustedProxy(address, this.trust),
+      proxyProtocol: this.config.proxyProtocol,
+      headerTimeoutMs: this.config.handshakeTimeoutMs,
+      metrics: this.metrics,
+      onArrival: (socket, arrival) => this.route(socket, arrival),
     });
-    this.door = door;
-    return new Promise((resolve, reject) => {
-      door.once('error', reject);
-      door.listen(this.config.port, this.config.addr, () => {
-        door.off('error', reject);
-        door.on('error', (err) => this.logger.error({ err }, 'listener error'));
-        resolve((door.address() as AddressInfo).port);
-      });
-    });
+    return (await this.door.listen(this.config.port, this.config.addr)).port;
   }
 
   /** The slot that serves a client: by its limit address (IPv6: its /64). A trusted proxy
@@ -446,9 +432,7 @@ export class Primary {
         if (slot.restartTimer) clearTimeout(slot.restartTimer);
         slot.restartTimer = undefined;
       }
-      const doorClosed = new Promise<void>((resolve) =>
-        this.door ? this.door.close(() => resolve()) : resolve(),
-      );
+      const doorClosed = this.door?.close();
       for (const entry of this.held) entry.socket.destroy();
       const clean = await this.stopWorkers(true);
       await doorClosed;

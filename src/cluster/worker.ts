@@ -5,12 +5,10 @@
 import type { Socket } from 'node:net';
 import { pino } from 'pino';
 import { createLogger, type Logger } from '../log.js';
+import type { Arrival } from '../net/front-door.js';
 import { startRelay, type Relay } from '../server.js';
 import { isMessage, type FromWorker, type ToWorker } from './messages.js';
 import { ServedConnections } from './served-connections.js';
-
-type Arrival = { clientAddress: string; clientPort: number; leftover: Buffer };
-type Adopting = Relay & { adopt?: (socket: Socket, arrival: Arrival) => void };
 
 function send(message: FromWorker): Promise<void> {
   return new Promise((resolve) => {
@@ -46,9 +44,9 @@ export async function runWorker(): Promise<void> {
     worker: slot,
     pid: process.pid,
   });
-  let relay: Adopting;
+  let relay: Relay;
   try {
-    relay = await startRelay(config, { logger, tls, adoptOnly: true });
+    relay = await startRelay(config, { logger, tls, listen: false });
   } catch (err) {
     logger.fatal({ err }, 'failed to start');
     process.exit(1);
@@ -88,12 +86,7 @@ export async function runWorker(): Promise<void> {
           clientPort: message.clientPort,
           leftover: Buffer.from(message.leftover, 'base64'),
         };
-        if (relay.adopt) {
-          relay.adopt(socket, arrival);
-        } else {
-          if (arrival.leftover.length > 0) socket.unshift(arrival.leftover);
-          relay.server.emit('connection', socket);
-        }
+        relay.adopt(socket, arrival);
         return;
       }
       case 'entropy:drain':

@@ -140,6 +140,12 @@ export const OPTIONS = Object.freeze([
     describe: 'Comma list of proxy IPs/CIDRs whose X-Forwarded-For is trusted (default: none)',
     check: checkAddressList,
   }),
+  bool({
+    key: 'proxyProtocol',
+    env: 'ENTROPY_PROXY_PROTOCOL',
+    default: false,
+    describe: 'Connections carry a PROXY v1/v2 header, from ENTROPY_TRUST_PROXY peers only',
+  }),
   list({
     key: 'allowedOrigins',
     env: 'ENTROPY_ALLOWED_ORIGINS',

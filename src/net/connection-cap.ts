@@ -1,5 +1,6 @@
-// Per-IP concurrent connection cap (PROTOCOL.md §1), applied to the raw TCP socket when it is
-// accepted, before TLS or HTTP parsing. IPv6 clients are counted per /64 (ip-limit-key.ts).
+// Per-IP concurrent connection cap (PROTOCOL.md §1), applied to the raw TCP socket when the relay
+// adopts it (server.ts), before TLS or HTTP parsing, by its real client (the PROXY header's when
+// there is one). IPv6 clients are counted per /64 (ip-limit-key.ts).
 import type { Socket } from 'node:net';
 import type { Metrics } from '../metrics.js';
 import { isTrustedProxy, type TrustFn } from './client-ip.js';
@@ -14,23 +15,20 @@ export class ConnectionCap {
     private readonly metrics: Metrics,
   ) {}
 
-  /** Handler for the server's 'connection' event. */
-  readonly onConnection = (socket: Socket): void => {
-    const ip = socket.remoteAddress;
-    if (ip === undefined) {
-      socket.destroy();
-      return;
-    }
+  /** Counts `socket` against `client` until it closes, or destroys it when `client` is at the
+   *  cap. False when the socket was destroyed. */
+  admit(socket: Socket, client: string): boolean {
+    if (socket.destroyed) return false;
     this.metrics.openSockets.inc();
     socket.once('close', () => this.metrics.openSockets.dec());
     // A trusted reverse proxy carries many clients; their limits apply by forwarded address.
-    if (isTrustedProxy(ip, this.trust)) return;
-    const key = ipLimitKey(ip);
+    if (isTrustedProxy(client, this.trust)) return true;
+    const key = ipLimitKey(client);
     const count = this.open.get(key) ?? 0;
     if (count >= this.maxPerIp) {
       this.metrics.connectionsRefused.inc();
       socket.destroy();
-      return;
+      return false;
     }
     this.open.set(key, count + 1);
     socket.once('close', () => {
@@ -38,5 +36,6 @@ export class ConnectionCap {
       if (left <= 0) this.open.delete(key);
       else this.open.set(key, left);
     });
-  };
+    return true;
+  }
 }

@@ -3,6 +3,7 @@
 // connections.
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
+import { once } from 'node:events';
 import { Server as TlsServer } from 'node:tls';
 import { withTimeout } from '../time.js';
 
@@ -30,11 +31,9 @@ export class OpenSockets {
 
   /** Resolves once every accepted connection has closed. */
   async allClosed(): Promise<void> {
-    await Promise.all(
-      [...this.accepted].map(
-        (s) => new Promise<void>((resolve) => s.once('close', () => resolve())),
-      ),
-    );
+    while (this.accepted.size > 0) {
+      await Promise.all([...this.accepted].map((s) => once(s, 'close').catch(() => undefined)));
+    }
   }
 
   /** Destroys the connections that never sent a whole request head (silent or slow clients). */
