@@ -371,11 +371,10 @@ export class Primary {
         const proc = slot.starting ?? this.fork(slot);
         try {
           await proc.ready;
-        } catch (err) {
-          this.logger.error(
-            { err, worker: slot.index },
-            'replacement failed; the old worker stays',
-          );
+        } catch {
+          if (!this.stopping) {
+            this.logger.error({ worker: slot.index }, 'replacement failed; the old worker stays');
+          }
           continue;
         }
         if (old) await old.exited;
@@ -447,13 +446,14 @@ export class Primary {
   /** Drains every worker; kills those that outlive the grace. True when all exited 0. */
   private async stopWorkers(graceful: boolean): Promise<boolean> {
     const all = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
-    const exits = all.map(
-      (w) =>
-        new Promise<boolean>((resolve) => {
-          if (w.isDead()) return resolve(w.process.exitCode === 0);
-          w.once('exit', (code: number | null) => resolve(code === 0));
-        }),
-    );
+    // A worker still starting had nothing to drain: however it ends is clean.
+    const exits = all.map((w) => {
+      const starting = this.processOf(w)?.state === 'starting';
+      return new Promise<boolean>((resolve) => {
+        if (w.isDead()) return resolve(starting || w.process.exitCode === 0);
+        w.once('exit', (code: number | null) => resolve(starting || code === 0));
+      });
+    });
     for (const w of all) {
       const proc = this.processOf(w);
       if (graceful && proc?.state === 'serving') this.drainWorker(proc, false);
