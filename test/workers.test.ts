@@ -19,7 +19,10 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { workerCount } from '../src/cluster/index.js';
+import { Rendezvous } from '../src/cluster/rendezvous.js';
 import { generateIdentity, type Identity } from '../src/client/identity.js';
+import { ConfigError, defaultConfig } from '../src/config.js';
 import { RelayClient } from '../src/client/rest-client.js';
 import { RelaySession } from '../src/client/ws-client.js';
 import { testRedisStore } from './helpers/backends.js';
@@ -246,6 +249,45 @@ function tlsAttempt(port: number, ip: string): Promise<TlsAttempt> {
     socket.once('close', () => resolve({ accepted: false, close }));
   });
 }
+
+describe('rendezvous hashing of client addresses', () => {
+  const clients = Array.from({ length: 4000 }, (_, i) => `10.${i >> 8}.${i & 255}.1`);
+
+  it('spreads clients over the slots, and moves only the clients of a slot that goes', () => {
+    const r = new Rendezvous();
+    const all = [0, 1, 2, 3];
+    const home = new Map(clients.map((c) => [c, r.pick(c, all)!]));
+    const counts = all.map((slot) => [...home.values()].filter((s) => s === slot).length);
+    for (const n of counts) assert.ok(n > 800 && n < 1200, `slot share ${n} of 4000`);
+    const without2 = new Map(clients.map((c) => [c, r.pick(c, [0, 1, 3])!]));
+    for (const c of clients) {
+      if (home.get(c) !== 2) assert.equal(without2.get(c), home.get(c), `${c} stays`);
+      else assert.notEqual(without2.get(c), 2);
+    }
+    // Back again: everyone is home.
+    for (const c of clients) assert.equal(r.pick(c, all), home.get(c));
+    assert.equal(r.pick('10.0.0.1', []), undefined);
+  });
+
+  it('depends on its secret key', () => {
+    const a = new Rendezvous();
+    const b = new Rendezvous();
+    const differ = clients.filter((c) => a.pick(c, [0, 1]) !== b.pick(c, [0, 1])).length;
+    assert.ok(differ > 1000 && differ < 3000, `${differ} of 4000 differ`);
+  });
+});
+
+describe('worker count', () => {
+  const base = defaultConfig();
+  it('auto is one per core; more than one needs Redis', () => {
+    assert.equal(workerCount({ ...base, workers: 'auto', redisUrl: 'redis://x:1' }, 6), 6);
+    assert.equal(workerCount({ ...base, workers: 'auto' }, 1), 1);
+    assert.equal(workerCount({ ...base, workers: 1 }, 8), 1);
+    assert.equal(workerCount({ ...base, workers: 3, redisCluster: ['a:1'] }, 1), 3);
+    assert.throws(() => workerCount({ ...base, workers: 'auto' }, 2), ConfigError);
+    assert.throws(() => workerCount({ ...base, workers: 2 }, 8), /needs a shared store/);
+  });
+});
 
 describe('--workers without a shared store', () => {
   it('exits 2 with a message naming the setting', async () => {
