@@ -105,6 +105,35 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Set at start-up: what the gauges below read at scrape time. */
+  probes: {
+    powDifficulty: () => number;
+    storeUp: () => Promise<boolean>;
+    storageUse: () => number | undefined;
+  } = { powDifficulty: () => 0, storeUp: async () => false, storageUse: () => undefined };
+  readonly powDifficulty: Gauge = new Gauge({
+    name: 'entropy_pow_difficulty',
+    // Several processes (--workers) merge into one sample: the highest, not their sum.
+    aggregator: 'max',
+    help: 'Difficulty a general PoW challenge asks now (ENTROPY_POW_BASE plus the load increase, capped)',
+    registers: [this.registry],
+    collect: (): void => this.powDifficulty.set(this.probes.powDifficulty()),
+  });
+  readonly storeUp: Gauge = new Gauge({
+    name: 'entropy_store_up',
+    aggregator: 'min',
+    help: '1 when the store answered a ping at scrape time (within 1 s) and the server secret is known, else 0',
+    registers: [this.registry],
+    collect: async (): Promise<void> => this.storeUp.set((await this.probes.storeUp()) ? 1 : 0),
+  });
+  readonly storageUse: Gauge = new Gauge({
+    name: 'entropy_offline_storage_ratio',
+    aggregator: 'max',
+    help: 'Share of the offline storage budget in use (memory: ENTROPY_QUEUE_TOTAL_BYTES; Redis: fullest master of maxmemory); NaN when unbounded',
+    registers: [this.registry],
+    collect: (): void => this.storageUse.set(this.probes.storageUse() ?? Number.NaN),
+  });
+
   readonly deliveryJitter = new Histogram({
     name: 'entropy_delivery_jitter_seconds',
     help: 'Jitter drawn for each delivery (uniform over ENTROPY_JITTER_MS)',

@@ -28,6 +28,7 @@ import { createStore } from './store/index.js';
 import type { Store } from './store/store.js';
 import { ServerSecret } from './secret.js';
 import { generateSelfSigned, loadTlsMaterial, type TlsMaterial } from './tls.js';
+import { withTimeout } from './time.js';
 import { VERSION } from './version.js';
 import { WebSocketLayer } from './ws/ws-server.js';
 import { handleUpgrades } from './http/upgrades.js';
@@ -141,6 +142,20 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
     metrics,
   });
   const router = new Router(store, metrics, logger, config);
+  /** How long the metrics wait for the store's answer to a ping. */
+  const STORE_PROBE_MS = 1000;
+  metrics.probes = {
+    powDifficulty: () => pow.currentDifficulty(),
+    storeUp: async () => {
+      if (!secret.known) return false;
+      const answered = store.ping().then(
+        () => true,
+        () => false,
+      );
+      return withTimeout(answered, STORE_PROBE_MS, () => false);
+    },
+    storageUse: () => store.storageUse?.(),
+  };
   const shaper = createShaper(config, metrics);
   const ctx: RelayContext = {
     config,

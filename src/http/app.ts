@@ -14,6 +14,7 @@ import type { RelayContext } from '../context.js';
 import { errorResponse, sendError } from './error-reply.js';
 import { registerCors, registerSecurityHeaders, securityHeaders } from './headers.js';
 import { registerHostCheck } from './host-header.js';
+import { registerOpenApi } from './openapi.js';
 import { clientErrorHandler, replyAndDestroy } from './raw-reply.js';
 import { registerRateLimits } from './rate-limit-hook.js';
 import { registerRouteSchemas } from './route-schemas.js';
@@ -64,6 +65,7 @@ export function buildHttpApp(
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
   registerRouteSchemas(app);
+  registerOpenApi(app, ctx.version);
 
   registerSecurityHeaders(app, config.tls);
   registerHostCheck(app);

@@ -154,6 +154,11 @@ export class PowService {
     return { seed, difficulty, expires_in: SEED_LIFETIME_S };
   }
 
+  /** The difficulty a general challenge asks right now (base, load, cap; no discount): metrics. */
+  currentDifficulty(): number {
+    return this.difficulty('general', 0, undefined, this.loadIncrement());
+  }
+
   /** Throws RelayError 401 `pow_invalid` unless the solution is valid, unspent and hard enough
    *  for this request; spends the seed the moment it verifies. */
   async verify(seedInput: unknown, nonceInput: unknown, req: PowRequest): Promise<void> {

@@ -77,6 +77,10 @@ export interface Store {
   close(): Promise<void>;
   /** Resolves when the store answers, throws StoreUnavailableError otherwise. */
   ping(): Promise<void>;
+  /** The share (0..1) of the offline storage budget in use, for the metrics: memory store, its
+   *  queued bytes over ENTROPY_QUEUE_TOTAL_BYTES; Redis, the fullest master's used_memory over
+   *  its maxmemory at the last poll. Undefined while unknown or unbounded. */
+  storageUse?(): number | undefined;
 
   /** Returns the secret shared by every instance: `candidate` if none was set yet. */
   sharedSecret(candidate: string): Promise<string>;

@@ -23,7 +23,7 @@ export const ErrorReply = Type.Object(
       Type.Integer({ description: 'Seconds, as in the Retry-After header (429)' }),
     ),
   },
-  { description: 'Every error (PROTOCOL.md §2)' },
+  { description: 'Every error (docs/protocol.md §2)' },
 );
 
 /** The replies of a route: `ok` on success, the error body otherwise. Every body is padded (§6). */
@@ -39,7 +39,7 @@ export const PowHeaders = Type.Object(
     }),
     'x-pow-nonce': Type.String({
       pattern: NONCE_PATTERN.source,
-      description: 'The solution: a decimal nonce (PROTOCOL.md §2.2)',
+      description: 'The solution: a decimal nonce (docs/protocol.md §2.2)',
       examples: ['48213'],
     }),
   },

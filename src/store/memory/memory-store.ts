@@ -94,6 +94,12 @@ export class MemoryStore implements Store {
     return this.queuedBytes;
   }
 
+  storageUse(): number | undefined {
+    return Number.isFinite(this.queueTotalBytes)
+      ? this.queuedBytes / this.queueTotalBytes
+      : undefined;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.sweeper);

@@ -35,6 +35,8 @@ export async function mastersMemory(client: RedisClient): Promise<MemoryInfo[]> 
  */
 export class HighWaterMark {
   reached = false;
+  /** The fullest bounded master's used_memory / maxmemory at the last poll (undefined: none). */
+  use: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
 
@@ -59,6 +61,8 @@ export class HighWaterMark {
     try {
       const masters = await mastersMemory(this.client);
       this.reached = masters.some((m) => m.max > 0 && m.used * 100 >= m.max * this.percent);
+      const bounded = masters.filter((m) => m.max > 0).map((m) => m.used / m.max);
+      this.use = bounded.length > 0 ? Math.max(...bounded) : undefined;
     } catch {
       // Unreachable: commands fail meanwhile anyway; the next poll tells.
     } finally {

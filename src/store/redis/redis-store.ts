@@ -149,6 +149,10 @@ export class RedisStore implements Store {
     );
   }
 
+  storageUse(): number | undefined {
+    return this.highWater.use;
+  }
+
   /** Every ioredis failure becomes StoreUnavailableError (503 `storage_unavailable`). */
   private async run<T>(operation: () => Promise<T>): Promise<T> {
     if (!this.usable) throw new StoreUnavailableError();
