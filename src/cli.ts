@@ -3,6 +3,7 @@
 import { Command, Option } from 'commander';
 import { ConfigError, flagName, loadConfig, type Config } from './config.js';
 import { OPTIONS } from './config/options.js';
+import { serveWithWorkers, workerCount } from './cluster/index.js';
 import { createLogger } from './log.js';
 import { startRelay } from './server.js';
 import { VERSION } from './version.js';
@@ -38,8 +39,10 @@ function flagsFrom(opts: Record<string, unknown>): Partial<Record<keyof Config, 
 
 async function serve(opts: Record<string, unknown>): Promise<void> {
   let config: Config;
+  let workers: number;
   try {
     config = loadConfig(process.env, flagsFrom(opts));
+    workers = workerCount(config);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`entropy-relay: configuration error: ${err.message}\n`);
@@ -47,6 +50,7 @@ async function serve(opts: Record<string, unknown>): Promise<void> {
     }
     throw err;
   }
+  if (workers > 1) return serveWithWorkers(config, workers);
   const logger = createLogger(config.logLevel);
   const relay = await startRelay(config, { logger }).catch((err: unknown) => {
     logger.fatal({ err }, 'failed to start');

@@ -89,6 +89,8 @@ export class Metrics {
     name: 'entropy_socket_backlog_peak_bytes',
     help: 'Largest backlog one WebSocket has had since start (bounded by ENTROPY_MAX_SOCKET_BUFFER_BYTES plus one frame)',
     registers: [this.registry],
+    // Across the workers of a cluster (src/cluster): the largest, not the sum.
+    aggregator: 'max',
     collect: (): void => this.socketBacklogPeakBytes.set(this.outboxBytes().peak),
   });
   readonly queueRefused = new Counter({

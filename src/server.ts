@@ -74,8 +74,12 @@ export interface Relay {
 export interface StartOptions {
   logger?: Logger;
   store?: Store;
-  /** False: open no listener; connections arrive through `adopt` (a cluster worker). */
+  /** False: bind nothing (a cluster worker): connections arrive through `adopt`, from the
+   *  process that owns the port, and the metrics are read through ctx.metrics by the process
+   *  serving them (no metrics listener either). */
   listen?: boolean;
+  /** The TLS certificate and key to serve (default: from the config, or self-signed). */
+  tls?: TlsMaterial;
 }
 
 /** How long requests still in flight at shutdown may take before their sockets are destroyed. */
@@ -100,7 +104,7 @@ function createShaper(config: Config, metrics: Metrics): TrafficShaper {
   return shaper;
 }
 
-async function tlsMaterial(config: Config): Promise<TlsMaterial> {
+export async function tlsMaterial(config: Config): Promise<TlsMaterial> {
   if (config.tlsCert !== undefined && config.tlsKey !== undefined) {
     return loadTlsMaterial(config.tlsCert, config.tlsKey);
   }
@@ -122,7 +126,7 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
   await store.connect();
   const secret = new ServerSecret(config.secretSalt);
 
-  const tls = config.tls ? await tlsMaterial(config) : undefined;
+  const tls = config.tls ? (options.tls ?? (await tlsMaterial(config))) : undefined;
   const server = createListener(config.handshakeTimeoutMs, tls);
 
   const metrics = new Metrics();
@@ -232,7 +236,7 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
     onArrival: adopt,
   });
   let listening: { port: number } | undefined;
-  const metricsAt = parseListenAddress(config.metricsAddr);
+  const metricsAt = options.listen === false ? undefined : parseListenAddress(config.metricsAddr);
   let metricsListener: MetricsListener | undefined;
   try {
     if (metricsAt) {

@@ -60,6 +60,18 @@ export function int<K extends string>(
   return option(o, { default: o.default, shown: String(o.default), parse });
 }
 
+/** A whole number, or "auto" (resolved by whoever uses the setting). */
+export function intOrAuto<K extends string>(
+  o: About<K> & { default: number; min: number; max: number },
+): Option<K, number | 'auto'> {
+  const parse: Read<number | 'auto'> = (raw, fail) => {
+    if (raw.trim().toLowerCase() === 'auto') return 'auto';
+    if (!/^\d+$/.test(raw.trim())) fail('expected a whole number or "auto"');
+    return wholeNumber(raw, fail, o);
+  };
+  return option(o, { default: o.default, shown: String(o.default), parse });
+}
+
 export function text<K extends string>(
   o: About<K> & { default: string; check?: Check<string> },
 ): Option<K, string> {

@@ -8,6 +8,7 @@ import {
   checkRedisUrl,
   int,
   intList,
+  intOrAuto,
   list,
   oneOf,
   optionalText,
@@ -52,6 +53,15 @@ export const OPTIONS = Object.freeze([
     key: 'tlsKey',
     env: 'ENTROPY_TLS_KEY',
     describe: 'PEM private key file',
+  }),
+  intOrAuto({
+    key: 'workers',
+    env: 'ENTROPY_WORKERS',
+    default: 1,
+    min: 1,
+    max: 1024,
+    describe:
+      'Worker processes on the one port ("auto": one per core); more than 1 needs Redis (README: Workers)',
   }),
   int({
     key: 'maxConnsPerIp',
