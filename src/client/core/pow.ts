@@ -1,8 +1,8 @@
 // The proof-of-work rule of PROTOCOL.md §2.2 as the client searches it, on any platform:
 //   digest = SHA-256(utf8(seed ‖ context ‖ decimal nonce)), valid iff its hex starts with
 //   `difficulty` '0' characters.
-// The digest function is the platform's (node:crypto in Node, @noble/hashes in browsers); the
-// relay verifies with src/pow/hash-rule.ts, and test/client-sdk.test.ts checks both agree.
+// The searches are the platform's (pow-search.ts: node:crypto, the relay's own rule;
+// web-pow-search.ts: @noble/hashes); test/client-sdk.test.ts checks that both agree.
 
 /** A search job: nonces start, start + stride, start + 2·stride, … */
 export interface PowJob {
@@ -40,8 +40,6 @@ export type PowSolver = (
   opts?: PowSolveOptions,
 ) => Promise<string>;
 
-export type Sha256 = (text: string) => Uint8Array;
-
 /** The work a digest shows: how many zero nibbles (hex '0' characters) it starts with. */
 export function leadingZeroNibbles(digest: Uint8Array): number {
   let zeros = 0;
@@ -50,21 +48,6 @@ export function leadingZeroNibbles(digest: Uint8Array): number {
     zeros += 2;
   }
   return zeros;
-}
-
-/** Tries `count` nonces of the job's stride from `from`; the first that meets the difficulty. */
-export function searchNonces(
-  sha256: Sha256,
-  job: PowJob,
-  from: number,
-  count: number,
-): string | null {
-  const prefix = job.seed + job.context;
-  for (let i = 0, n = from; i < count && n <= Number.MAX_SAFE_INTEGER; i++, n += job.stride) {
-    const nonce = String(n);
-    if (leadingZeroNibbles(sha256(prefix + nonce)) >= job.difficulty) return nonce;
-  }
-  return null;
 }
 
 /** Nonces a worker tries between two looks at its messages (cancel) and two progress reports. */
