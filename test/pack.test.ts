@@ -1,11 +1,11 @@
-// The published package: `npm pack` of a fresh build holds the client SDK (Node and browser
+// The published package: `npm pack` of the build holds the client SDK (Node and browser
 // entries, the prebuilt browser bundle), the CLI and the type declarations, and no tests or
 // sources; `entropy-relay/client` resolves to the Node entry in Node and to the browser entry
 // under the "browser" condition, and both type-check in a consumer project (the browser one
 // without @types/node, with the DOM library only).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -21,7 +21,6 @@ interface PackedFile {
 
 describe('npm pack', { timeout: 240_000 }, () => {
   let dir: string;
-  let pkg: string;
   let files: string[];
   let manifest: {
     bin: Record<string, string>;
@@ -32,28 +31,13 @@ describe('npm pack', { timeout: 240_000 }, () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'entropy-pack-'));
-    pkg = join(dir, 'entropy-relay');
-    // A fresh build of the sources into a copy of the package (the checkout's dist/ untouched).
-    await mkdir(pkg);
-    await cp(join(ROOT, 'package.json'), join(pkg, 'package.json'));
-    await cp(join(ROOT, 'README.md'), join(pkg, 'README.md'));
-    await run(process.execPath, [
-      TSC,
-      '-p',
-      join(ROOT, 'tsconfig.build.json'),
-      '--outDir',
-      join(pkg, 'dist'),
-    ]);
-    await run(process.execPath, [
-      join(ROOT, 'scripts/build-browser.mjs'),
-      join(pkg, 'dist/browser'),
-    ]);
-    await symlink(join(ROOT, 'node_modules'), join(pkg, 'node_modules'));
+    // dist/ as `npm ci` (prepare) built it; rebuilt first when a source is newer.
+    await run(process.execPath, [join(ROOT, 'scripts/ensure-build.mjs')], { cwd: ROOT });
     const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
-      cwd: pkg,
+      cwd: ROOT,
     });
     files = (JSON.parse(stdout) as { files: PackedFile[] }[])[0]!.files.map((f) => f.path);
-    manifest = JSON.parse(await readFile(join(pkg, 'package.json'), 'utf8'));
+    manifest = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8'));
   });
 
   after(() => rm(dir, { recursive: true, force: true }));
@@ -102,7 +86,7 @@ describe('npm pack', { timeout: 240_000 }, () => {
   it('entropy-relay/client: the Node entry in Node, the browser entry for browsers', async () => {
     const consumer = join(dir, 'consumer');
     await mkdir(join(consumer, 'node_modules'), { recursive: true });
-    await symlink(pkg, join(consumer, 'node_modules/entropy-relay'));
+    await symlink(ROOT, join(consumer, 'node_modules/entropy-relay'));
     const probe =
       "const m = await import('entropy-relay/client');" +
       'const id = m.generateIdentity();' +
@@ -122,7 +106,7 @@ describe('npm pack', { timeout: 240_000 }, () => {
   it('the types check in a browser project (DOM, no @types/node) and a Node project', async () => {
     const consumer = join(dir, 'typed');
     await mkdir(join(consumer, 'node_modules'), { recursive: true });
-    await symlink(pkg, join(consumer, 'node_modules/entropy-relay'));
+    await symlink(ROOT, join(consumer, 'node_modules/entropy-relay'));
     await writeFile(
       join(consumer, 'web.ts'),
       [
