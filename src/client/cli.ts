@@ -8,6 +8,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { RelayClientError } from './errors.js';
 import { generateIdentity } from './identity.js';
 import { loadIdentity, saveIdentity } from './identity-file.js';
+import { Progress } from './progress.js';
 import { RelayClient } from './rest-client.js';
 import { RelaySession, type Frame } from './ws-client.js';
 
@@ -16,6 +17,8 @@ interface ConnectionOpts {
   identity: string;
   ca?: string;
   insecure?: boolean;
+  /** --progress / --no-progress; unset: on when stderr is a terminal. */
+  progress?: boolean;
 }
 
 export function registerClientCommands(program: Command): Command {
@@ -38,11 +41,23 @@ export function registerClientCommands(program: Command): Command {
 
   connectionOptions(client.command('upload'))
     .description('Upload a fresh key bundle for the identity')
+    .option('--prekeys <n>', 'one-time prekeys in the bundle (1-100)', prekeyCount, 20)
     .action(
-      run(async (opts: ConnectionOpts) => {
+      run(async (opts: ConnectionOpts & { prekeys: number }) => {
+        const progress = Progress.forStderr(opts.progress);
         const identity = await loadIdentity(opts.identity);
-        const rest = new RelayClient({ url: opts.url, ca: await trustedCa(opts) });
-        printJson(await rest.uploadBundle(identity));
+        const rest = new RelayClient({
+          url: opts.url,
+          ca: await trustedCa(opts),
+          onPowProgress: progress.pow,
+        });
+        progress.stage(`upload: bundle with ${opts.prekeys} prekeys for ${identity.identityHash}`);
+        const result = await rest.uploadBundle(identity, {
+          preKeys: opts.prekeys,
+          onPreKey: progress.preKeys,
+        });
+        progress.stage(`upload: stored (${result.prekeys} prekeys on the relay)`);
+        printJson(result);
         return 0;
       }),
     );
@@ -109,7 +124,9 @@ function connectionOptions(command: Command): Command {
     .requiredOption('--url <url>', 'relay base URL, e.g. https://localhost:8080')
     .requiredOption('--identity <file>', 'identity file written by `client keygen`')
     .option('--ca <pem file>', 'CA certificate (or the relay certificate) to trust')
-    .option('--insecure', "trust the relay's certificate without verifying it (self-signed)");
+    .option('--insecure', "trust the relay's certificate without verifying it (self-signed)")
+    .option('--progress', 'show progress on stderr (default: when stderr is a terminal)')
+    .option('--no-progress', 'never show progress');
 }
 
 async function openSession(
@@ -117,15 +134,19 @@ async function openSession(
   reconnect: boolean,
   listen?: (session: RelaySession) => void,
 ): Promise<RelaySession> {
+  const progress = Progress.forStderr(opts.progress);
   const identity = await loadIdentity(opts.identity);
   const session = new RelaySession({
     url: opts.url,
     ca: await trustedCa(opts),
     identity,
     reconnect,
+    onPowProgress: progress.pow,
   });
   listen?.(session);
-  await session.connect();
+  progress.stage(`auth: ${identity.identityHash}`);
+  const auth = await session.connect();
+  progress.stage(`auth: connected (${auth.prekeys} prekeys on the relay)`);
   return session;
 }
 
@@ -181,6 +202,13 @@ function run<T>(action: (opts: T) => Promise<number>): (opts: T) => Promise<void
 
 function printJson(value: Frame | Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(value) + '\n');
+}
+
+function prekeyCount(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 100)
+    throw new InvalidArgumentError('Expected an integer from 1 to 100.');
+  return n;
 }
 
 function positiveInt(value: string): number {

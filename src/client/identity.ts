@@ -1,6 +1,11 @@
-// Client-side identity material: an Ed25519 identity key, X25519 prekeys, and the X3DH bundle
-// exactly as v1 clients build and sign it.
+// Client-side identity material in Node: an Ed25519 identity key, X25519 prekeys, and the X3DH
+// bundle exactly as v1 clients build and sign it (core/bundle.ts), with node:crypto keys.
+// Browsers use web-identity.ts (same wire results, @noble keys).
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { buildBundleWith, type BundleOptions } from './core/bundle.js';
+import type { IdentityOps } from './core/rest.js';
+
+export type { BundleOptions } from './core/bundle.js';
 
 export interface Identity {
   /** hex(SHA-256(raw Ed25519 public key)) */
@@ -43,36 +48,23 @@ export function generatePreKeys(count: number, firstKeyId = 1): PreKeyPair[] {
   });
 }
 
-export interface BundleOptions {
-  preKeys?: number;
-  registrationId?: number;
-  /** Adds v1's post-quantum fields (opaque bytes here). */
-  pqIdentityKey?: Buffer;
-}
-
 /** The upload body of PROTOCOL.md §2.3, signed as v1 clients sign it. */
 export function buildBundle(
   identity: Identity,
   options: BundleOptions = {},
 ): Record<string, unknown> {
-  const [spk] = generatePreKeys(1, 1);
-  const signedPreKey = {
-    keyId: spk!.keyId,
-    publicKey: spk!.publicKey.toString('base64'),
-    signature: signMessage(identity, spk!.publicKey),
-  };
-  const preKeys = generatePreKeys(options.preKeys ?? 20, 100).map((p) => ({
-    keyId: p.keyId,
-    publicKey: p.publicKey.toString('base64'),
-  }));
-  const signed: Record<string, unknown> = { identityKey: identity.publicKey.toString('base64') };
-  if (options.pqIdentityKey) signed.pq_identityKey = options.pqIdentityKey.toString('base64');
-  signed.signedPreKey = signedPreKey;
-  signed.preKeys = preKeys;
-  return {
-    identity_hash: identity.identityHash,
-    registrationId: options.registrationId ?? 1234,
-    ...signed,
-    bundle_signature: signMessage(identity, JSON.stringify(signed)),
-  };
+  return buildBundleWith(
+    identity,
+    {
+      sign: (message) => sign(null, message, identity.privateKey),
+      newPreKey: () => rawPublicKey(generateKeyPairSync('x25519').publicKey),
+    },
+    options,
+  );
 }
+
+/** How the Node client signs and builds bundles (the REST client and the session use it). */
+export const nodeIdentityOps: IdentityOps<Identity> = {
+  sign: (identity, message) => sign(null, message, identity.privateKey),
+  buildBundle,
+};

@@ -1,5 +1,7 @@
-// The client library's entry point (package.json "main"): REST, WebSocket sessions, identities
-// and proof of work, as used by the tests, the benchmarks and `entropy-relay client`.
+// The client library's Node entry point (package exports `entropy-relay` and, under the "node"
+// condition, `entropy-relay/client`): REST, WebSocket sessions, identities and proof of work, as
+// used by the tests, the benchmarks and `entropy-relay client`. Browsers get browser.ts: the same
+// classes over fetch, the global WebSocket, Web Workers and @noble crypto.
 export { RelayClientError } from './errors.js';
 export {
   buildBundle,
@@ -10,8 +12,20 @@ export {
   type Identity,
   type PreKeyPair,
 } from './identity.js';
-export { loadIdentity, saveIdentity, type IdentityFile } from './identity-file.js';
-export { solvePow, solvePowSync } from './pow-solver.js';
+export {
+  identityFromJson,
+  identityToJson,
+  loadIdentity,
+  saveIdentity,
+  type IdentityFile,
+} from './identity-file.js';
+export {
+  solvePow,
+  solvePowSync,
+  type PowProgress,
+  type PowSolveOptions,
+  type PowSolver,
+} from './pow-solver.js';
 export {
   RelayClient,
   type Challenge,

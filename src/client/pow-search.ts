@@ -1,14 +1,9 @@
-// The nonce search shared by the solver's worker threads and its synchronous form.
+// The nonce search of the Node solver's worker threads and its synchronous form, hashing with
+// the relay's own rule (src/pow/hash-rule.ts, node:crypto).
 import { digestMeetsDifficulty, powDigest } from '../pow/hash-rule.js';
+import type { PowJob } from './core/pow.js';
 
-export interface PowJob {
-  seed: string;
-  context: string;
-  difficulty: number;
-  /** First nonce tried; then start + stride, start + 2·stride, … */
-  start: number;
-  stride: number;
-}
+export type { PowJob } from './core/pow.js';
 
 /** Tries `count` nonces of the job's stride from `from`; the first that meets the difficulty. */
 export function searchNonceRange(job: PowJob, from: number, count: number): string | null {

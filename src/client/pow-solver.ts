@@ -6,9 +6,11 @@ import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { noSolution, type PowProgress, type PowSolveOptions } from './core/pow.js';
 import { searchNonceRange, type PowJob } from './pow-search.js';
 
 export type { PowJob } from './pow-search.js';
+export type { PowProgress, PowSolveOptions, PowSolver } from './core/pow.js';
 
 // pow-worker.js once compiled, pow-worker.ts when running the sources under tsx.
 const WORKER_EXT = extname(fileURLToPath(import.meta.url));
@@ -30,12 +32,31 @@ interface Pending {
   resolve(nonce: string): void;
   reject(err: unknown): void;
   signal?: AbortSignal;
+  onProgress?: (progress: PowProgress) => void;
+}
+
+interface Answer {
+  id: number;
+  nonce?: string | null;
+  /** Nonces this worker tried since its last message. */
+  tried: number;
+  /** A progress report, not the end of this worker's search. */
+  progress?: boolean;
 }
 
 class SolverPool {
   private readonly workers: Worker[] = [];
   private readonly queue: Pending[] = [];
-  private running: { id: number; job: Pending; answers: number; settled: boolean } | undefined;
+  private running:
+    | {
+        id: number;
+        job: Pending;
+        answers: number;
+        settled: boolean;
+        attempts: number;
+        startedAt: number;
+      }
+    | undefined;
   private nextId = 1;
 
   constructor(private readonly size: number) {}
@@ -54,7 +75,7 @@ class SolverPool {
   private ensureWorkers(): void {
     while (this.workers.length < this.size) {
       const worker = startWorker();
-      worker.on('message', (answer: { id: number; nonce: string | null }) => this.onAnswer(answer));
+      worker.on('message', (answer: Answer) => this.onAnswer(answer));
       worker.on('error', (err) => this.onWorkerError(worker, err));
       this.workers.push(worker);
     }
@@ -65,7 +86,7 @@ class SolverPool {
     const job = this.queue.shift()!;
     this.ensureWorkers();
     const id = this.nextId++;
-    this.running = { id, job, answers: 0, settled: false };
+    this.running = { id, job, answers: 0, settled: false, attempts: 0, startedAt: Date.now() };
     this.workers.forEach((worker, start) => {
       worker.ref();
       const search: PowJob = {
@@ -79,18 +100,31 @@ class SolverPool {
     });
   }
 
-  private onAnswer({ id, nonce }: { id: number; nonce: string | null }): void {
+  private onAnswer({ id, nonce, tried, progress }: Answer): void {
     const run = this.running;
     if (!run || run.id !== id) return;
+    run.attempts += tried;
+    const report = (done?: boolean): void =>
+      run.job.onProgress?.({
+        difficulty: run.job.difficulty,
+        attempts: run.attempts,
+        elapsedMs: Date.now() - run.startedAt,
+        ...(done ? { done } : {}),
+      });
+    if (progress) {
+      if (!run.settled) report();
+      return;
+    }
     run.answers += 1;
-    if (nonce !== null && !run.settled) {
+    if (typeof nonce === 'string' && !run.settled) {
       run.settled = true;
+      report(true);
       run.job.resolve(nonce);
       for (const worker of this.workers) worker.postMessage({ type: 'cancel', id });
     }
     if (run.answers < this.workers.length) return;
     // Every worker has stopped searching this job: next one.
-    if (!run.settled) run.job.reject(new Error('No proof-of-work solution in the nonce range'));
+    if (!run.settled) run.job.reject(noSolution());
     this.running = undefined;
     for (const worker of this.workers) worker.unref();
     this.pump();
@@ -141,7 +175,7 @@ export function solvePowSync(seed: string, context: string, difficulty: number):
     0,
     Number.MAX_SAFE_INTEGER,
   );
-  if (nonce === null) throw new Error('No proof-of-work solution in the nonce range');
+  if (nonce === null) throw noSolution();
   return nonce;
 }
 
@@ -150,9 +184,9 @@ export function solvePow(
   seed: string,
   context: string,
   difficulty: number,
-  opts: { workers?: number; signal?: AbortSignal } = {},
+  opts: PowSolveOptions = {},
 ): Promise<string> {
-  const { signal } = opts;
+  const { signal, onProgress } = opts;
   if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) =>
     poolOf(Math.max(1, opts.workers ?? defaultWorkers())).solve({
@@ -162,6 +196,7 @@ export function solvePow(
       resolve,
       reject,
       signal,
+      onProgress,
     }),
   );
 }
