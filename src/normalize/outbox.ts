@@ -9,6 +9,11 @@ export interface OutboundFrame {
   /** Already padded by the caller (padJson / padBinary); written as is. */
   data: Buffer;
   binary: boolean;
+  /**
+   * `data` is a complete WebSocket frame (padJsonFrame / padBinaryFrame / fixedJsonFrame),
+   * handed to the sink's sendFrame(), which the sink must then have.
+   */
+  framed?: boolean;
   /** Real (non-dummy) frame: counts as traffic for pacing. */
   real: boolean;
   /**
@@ -41,7 +46,9 @@ export interface OutboxWatcher {
 
 /** What an outbox writes to: a `ws` WebSocket satisfies it. */
 export interface FrameSink {
-  send(data: Buffer, options: { binary: boolean }, cb: (err?: Error) => void): void;
+  send(data: Buffer, options: { binary: boolean }, cb: (err?: Error | null) => void): void;
+  /** Writes a complete WebSocket frame as is, in one write (frames marked `framed`). */
+  sendFrame?(frame: Buffer, cb: (err?: Error | null) => void): void;
   readonly readyState: number; // 1 = OPEN
 }
 
@@ -58,6 +65,8 @@ export interface OutboxHost {
   /** Puts an outbox whose queue just became non-empty in the due heap. */
   schedule(outbox: Outbox): void;
   unschedule(outbox: Outbox): void;
+  /** A fresh `dummy_pacing` frame (framed: a complete WebSocket frame). */
+  dummyFrame(framed: boolean): OutboundFrame;
   /** Has the pacing ticks visit the outbox (it had real traffic). */
   activate(outbox: Outbox): void;
   detach(outbox: Outbox): void;
@@ -201,7 +210,8 @@ export class Outbox implements DueNode {
       const frame = waiting.shift()!;
       inFlight.push(frame, due);
       try {
-        sink.send(frame.data, frame.binary ? BINARY_OPTIONS : TEXT_OPTIONS, this.onSent);
+        if (frame.framed) sink.sendFrame!(frame.data, this.onSent);
+        else sink.send(frame.data, frame.binary ? BINARY_OPTIONS : TEXT_OPTIONS, this.onSent);
       } catch {
         // The frame stays in flight (never confirmed): close() hands it back.
         this.broken = true;
@@ -218,11 +228,11 @@ export class Outbox implements DueNode {
   }
 
   /** @internal Pacing tick for an outbox with real traffic within the idle window. */
-  pace(dummy: OutboundFrame): void {
+  pace(): void {
     if (this.realSinceTick) {
       this.realSinceTick = false;
     } else if (this.writable() && this.held < this.host.maxBufferedBytes) {
-      this.enqueue(dummy);
+      this.enqueue(this.host.dummyFrame(this.sink.sendFrame !== undefined));
     }
   }
 

@@ -135,7 +135,49 @@ export class RateLimiter {
    * with no key bundle is refused — false — and no bucket is created for it, so relays to hashes
    * nobody registered leave nothing in the store. Throws 429 `rate_limited` when the bucket refuses.
    */
-  async takeRecipient(identityHash: string, requireBundle: boolean): Promise<boolean> {
+  takeRecipient(identityHash: string, requireBundle: boolean): Promise<boolean> {
+    return this.takeStoreRecipient(identityHash, requireBundle);
+  }
+
+  /**
+   * takeRecipient() for the hot path: synchronous (no promise) when the bucket is in this
+   * process. That is the case with a store in this process (memory), and for a recipient whose
+   * session is here (`local`): its bucket is then kept here, not in the store, so a message
+   * between two sessions of this instance costs no store round trip. (Instances sending to that
+   * recipient from elsewhere take from its store bucket: with several instances a recipient may
+   * receive up to twice its rate.) Throws 429 `rate_limited` when the bucket refuses.
+   */
+  takeRecipientNow(
+    identityHash: string,
+    requireBundle: boolean,
+    local: boolean,
+  ): boolean | Promise<boolean> {
+    const spec = this.specs.identity.msg_receive;
+    const store = this.store;
+    if (store.takeTokensNow !== undefined && store.takeRecipientTokensNow !== undefined) {
+      const key = identityBucketKey(identityHash, 'msg_receive');
+      let result;
+      try {
+        result = requireBundle
+          ? store.takeRecipientTokensNow(identityHash, key, spec, 1)
+          : store.takeTokensNow(key, spec, 1);
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError)) throw err;
+        this.metrics.storeErrors.inc();
+        return true; // fail open
+      }
+      if (result === 'no_recipient') return false;
+      if (!result.allowed) this.refuse('identity_msg_receive', result, false);
+      return true;
+    }
+    if (local && !requireBundle) {
+      this.takeLocalBucket('msg_receive', spec, 'identity_msg_receive', identityHash, 1);
+      return true;
+    }
+    return this.takeStoreRecipient(identityHash, requireBundle);
+  }
+
+  private async takeStoreRecipient(identityHash: string, requireBundle: boolean): Promise<boolean> {
     const key = () => identityBucketKey(identityHash, 'msg_receive');
     let known = true;
     const take = requireBundle
@@ -158,8 +200,18 @@ export class RateLimiter {
    * throws 429 `rate_limited` when refused. Synchronous: no store round trip.
    */
   takeLocal(bucket: LocalBucket, key: string, cost = 1): void {
+    const label = bucket === 'msg_send' ? 'identity_msg_send' : bucket;
+    this.takeLocalBucket(bucket, this.specs.local[bucket], label, key, cost);
+  }
+
+  private takeLocalBucket(
+    bucket: string,
+    spec: BucketSpec,
+    label: string,
+    key: string,
+    cost: number,
+  ): void {
     if (++this.localTakes % SWEEP_EVERY === 0) this.local.sweep(SWEEP_BUDGET);
-    const spec = this.specs.local[bucket];
     const id = `${bucket}:${key}`;
     const now = this.now();
     let state = this.local.get(id);
@@ -171,8 +223,11 @@ export class RateLimiter {
     }
     const wasJailed = state.jailedUntil > now;
     const result = takeFromBucket(state, spec, cost, now);
-    if (result.allowed) return;
-    const label = bucket === 'msg_send' ? 'identity_msg_send' : bucket;
+    if (!result.allowed) this.refuse(label, result, wasJailed);
+  }
+
+  /** Counts a refusal of bucket `label` and throws 429 `rate_limited`. */
+  private refuse(label: string, result: TakeResult, wasJailed: boolean): never {
     this.metrics.rateLimited.inc({ bucket: label });
     if (result.jailed && !wasJailed) this.metrics.jailed.inc({ bucket: label });
     throw rateLimited(Math.max(1, Math.ceil(result.retryAfterMs / SECOND_MS)));
@@ -186,6 +241,7 @@ export class RateLimiter {
   /** Forgets an identity's local buckets and cached jails (after a burn its counters are gone). */
   forgetIdentity(identityHash: string): void {
     this.local.delete(`msg_send:${identityHash}`);
+    this.local.delete(`msg_receive:${identityHash}`);
     for (const key of this.jailCache.keys())
       if (key.includes(`{${identityHash}}`)) this.jailCache.delete(key);
   }

@@ -122,6 +122,10 @@ export class MemoryStore implements Store {
   }
 
   async takeTokens(key: string, spec: BucketSpec, cost = 1): Promise<TakeResult> {
+    return this.takeTokensNow(key, spec, cost);
+  }
+
+  takeTokensNow(key: string, spec: BucketSpec, cost = 1): TakeResult {
     this.check();
     const now = this.now();
     let state = this.buckets.get(key);
@@ -137,9 +141,18 @@ export class MemoryStore implements Store {
     spec: BucketSpec,
     cost = 1,
   ): Promise<TakeResult | 'no_recipient'> {
+    return this.takeRecipientTokensNow(identityHash, key, spec, cost);
+  }
+
+  takeRecipientTokensNow(
+    identityHash: string,
+    key: string,
+    spec: BucketSpec,
+    cost = 1,
+  ): TakeResult | 'no_recipient' {
     this.check();
     if (!this.bundles.get(identityHash)) return 'no_recipient';
-    return this.takeTokens(key, spec, cost);
+    return this.takeTokensNow(key, spec, cost);
   }
 
   async putBundle(
