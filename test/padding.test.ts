@@ -1,7 +1,8 @@
 // Padding (PROTOCOL.md §6): exact lengths, JSON whitespace only, every parser still reads it.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Receiver } from 'ws';
+import type { Writable } from 'node:stream';
+import * as ws from 'ws';
 import {
   PADDED_SIZE,
   fixedJson,
@@ -13,6 +14,11 @@ import {
   padJsonText,
   paddedLength,
 } from '../src/normalize/padding.js';
+
+/** ws's frame parser (exported by ws, not by its type definitions). */
+const { Receiver } = ws as unknown as {
+  Receiver: new (options: { isServer: boolean; maxPayload: number }) => Writable;
+};
 
 describe('padding', () => {
   it('pads JSON to 1536 bytes, or the next multiple', () => {

@@ -25,7 +25,7 @@ export interface OutboundFrame {
    */
   jitter: boolean;
   /** Called once the frame was written to the socket (ws send callback without error). */
-  onWritten?: () => void;
+  onWritten?: (frame: OutboundFrame) => void;
   /** Opaque data the owner needs to recover the frame if it is never written (e.g. a queued message). */
   carries?: unknown;
   /**
@@ -87,6 +87,8 @@ export class Outbox implements DueNode {
   dueAt = 0;
   /** @internal Last real traffic in either direction (for the pacing idle window). */
   lastRealAt = -Infinity;
+  /** @internal In the shaper's set of paced outboxes (kept by the shaper). */
+  pacingActive = false;
   /** @internal Which slice of the pacing interval visits this outbox (spreads dummies over the interval). */
   readonly pacingSlice: number;
   /** A real frame was written since the last pacing tick. */
@@ -151,7 +153,8 @@ export class Outbox implements DueNode {
   enablePacing(): void {
     if (this.isClosed) return;
     this.paced = true;
-    if (this.host.now() - this.lastRealAt <= this.host.pacingIdleMs) this.host.activate(this);
+    if (!this.pacingActive && this.host.now() - this.lastRealAt <= this.host.pacingIdleMs)
+      this.host.activate(this);
   }
 
   /** The client sent a real (non-dummy) frame: pacing stays active for pacingIdleMs. */
@@ -238,7 +241,7 @@ export class Outbox implements DueNode {
 
   private noteReal(now: number): void {
     this.lastRealAt = now;
-    if (this.paced && !this.isClosed) this.host.activate(this);
+    if (this.paced && !this.pacingActive && !this.isClosed) this.host.activate(this);
   }
 
   private writable(): boolean {
@@ -297,6 +300,6 @@ export class Outbox implements DueNode {
       return;
     }
     this.host.noteWritten();
-    frame.onWritten?.();
+    frame.onWritten?.(frame);
   };
 }

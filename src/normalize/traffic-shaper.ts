@@ -200,6 +200,7 @@ export class TrafficShaper implements OutboxHost {
   activate(outbox: Outbox): void {
     if (this.stopped) return;
     this.active[outbox.pacingSlice]!.add(outbox);
+    outbox.pacingActive = true;
     if (this.pacingTimer === undefined) {
       this.pacingTimer = this.timers.setInterval(this.onPacingTick, this.pacingMs / PACING_SLICES);
       (this.pacingTimer as { unref?: () => void }).unref?.();
@@ -210,6 +211,7 @@ export class TrafficShaper implements OutboxHost {
   detach(outbox: Outbox): void {
     this.heap.remove(outbox);
     this.active[outbox.pacingSlice]!.delete(outbox);
+    outbox.pacingActive = false;
     this.outboxes--;
   }
 
@@ -275,6 +277,7 @@ export class TrafficShaper implements OutboxHost {
     for (const outbox of slice) {
       if (now - outbox.lastRealAt > this.pacingIdleMs) {
         slice.delete(outbox);
+        outbox.pacingActive = false;
       } else {
         outbox.pace();
       }

@@ -98,7 +98,9 @@ type Take = (key: string, spec: BucketSpec, cost: number) => Promise<TakeResult>
 export class RateLimiter {
   private readonly specs: BucketSpecs;
   private readonly jailCache = new Map<string, number>();
-  private readonly local: TtlMap<BucketState>;
+  /** Local buckets, one map per bucket, keyed by the IP limit key or identity hash as is (the
+   *  caller's own string, so a lookup hashes nothing new). */
+  private readonly local: Record<LocalBucket | 'msg_receive', TtlMap<BucketState>>;
   private localTakes = 0;
 
   constructor(
@@ -110,7 +112,12 @@ export class RateLimiter {
     private readonly now: () => number = Date.now,
   ) {
     this.specs = bucketSpecs(config);
-    this.local = new TtlMap(now);
+    this.local = {
+      ws_frames: new TtlMap(now),
+      msg_send: new TtlMap(now),
+      queue_bytes: new TtlMap(now),
+      msg_receive: new TtlMap(now),
+    };
   }
 
   /** Takes from a per-IP store bucket; throws 429 `rate_limited` with the retry time when refused. */
@@ -205,21 +212,20 @@ export class RateLimiter {
   }
 
   private takeLocalBucket(
-    bucket: string,
+    bucket: LocalBucket | 'msg_receive',
     spec: BucketSpec,
     label: string,
     key: string,
     cost: number,
   ): void {
-    if (++this.localTakes % SWEEP_EVERY === 0) this.local.sweep(SWEEP_BUDGET);
-    const id = `${bucket}:${key}`;
+    if (++this.localTakes % SWEEP_EVERY === 0)
+      for (const map of Object.values(this.local)) map.sweep(SWEEP_BUDGET);
+    const map = this.local[bucket];
     const now = this.now();
-    let state = this.local.get(id);
+    let state = map.refresh(key, bucketTtlMs(spec));
     if (state === undefined) {
       state = newBucket(spec, now);
-      this.local.set(id, state, bucketTtlMs(spec));
-    } else {
-      this.local.expire(id, bucketTtlMs(spec));
+      map.set(key, state, bucketTtlMs(spec));
     }
     const wasJailed = state.jailedUntil > now;
     const result = takeFromBucket(state, spec, cost, now);
@@ -235,13 +241,15 @@ export class RateLimiter {
 
   /** How many local buckets this process holds (expired ones too, until the sweep reclaims them). */
   get localBucketCount(): number {
-    return this.local.size;
+    let count = 0;
+    for (const map of Object.values(this.local)) count += map.size;
+    return count;
   }
 
   /** Forgets an identity's local buckets and cached jails (after a burn its counters are gone). */
   forgetIdentity(identityHash: string): void {
-    this.local.delete(`msg_send:${identityHash}`);
-    this.local.delete(`msg_receive:${identityHash}`);
+    this.local.msg_send.delete(identityHash);
+    this.local.msg_receive.delete(identityHash);
     for (const key of this.jailCache.keys())
       if (key.includes(`{${identityHash}}`)) this.jailCache.delete(key);
   }

@@ -51,6 +51,12 @@ const HASH_CHARS = 64;
 /** Done (undefined), or a promise when the work had to wait (for the store). */
 export type Pending = void | Promise<void>;
 
+/** A message the store could not take: its sender hears `storage_unavailable`. */
+function unavailable(err: unknown, notify: (status: DeliveryStatus, reason: RejectReason) => void) {
+  if (!(err instanceof StoreUnavailableError)) throw err;
+  notify('rejected', 'storage_unavailable');
+}
+
 const invalid = (message: string) => new RelayError(400, 'invalid_message', message);
 
 export class RelayService {
@@ -106,7 +112,10 @@ export class RelayService {
     if (data.length - HASH_CHARS > MAX_ENVELOPE_BYTES)
       return sender.sendStatus(statusFrame(null, to, 'rejected', 'too_large'));
     const id = newMessageId();
-    const delivery = binaryDelivery(Buffer.from(data.subarray(HASH_CHARS)));
+    // A copy: `data` is a view of the socket's read buffer, which it would keep alive.
+    const payload = Buffer.allocUnsafe(data.length - HASH_CHARS);
+    data.copy(payload, 0, HASH_CHARS);
+    const delivery = binaryDelivery(payload);
     return this.admitThenRoute(sender, to, null, id, id, delivery);
   }
 
@@ -301,16 +310,12 @@ export class RelayService {
         return false;
       }
     };
-    const unavailable = (err: unknown): void => {
-      if (!(err instanceof StoreUnavailableError)) throw err;
-      notify('rejected', 'storage_unavailable');
-    };
     let sent;
     try {
       sent = this.router.sendNow(to, { id, delivery, chargeQueued }, notify);
     } catch (err) {
-      return unavailable(err);
+      return unavailable(err, notify);
     }
-    return sent?.catch(unavailable);
+    return sent?.catch((err: unknown) => unavailable(err, notify));
   }
 }

@@ -12,7 +12,7 @@ import { MAX_JSON_DEPTH, parseJsonObject } from '../json-input.js';
 import type { IpBlinder, Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { padBinaryFrame, padJsonFrame } from '../normalize/padding.js';
-import type { Outbox, TrafficShaper } from '../normalize/traffic-shaper.js';
+import type { OutboundFrame, Outbox, TrafficShaper } from '../normalize/traffic-shaper.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
 import type { AuthService } from '../relay/auth-service.js';
 import type { CloseReason } from '../relay/channel.js';
@@ -112,9 +112,12 @@ export class Session implements SenderSession {
       jitter: true,
       bounded: true,
       carries: carried,
-      onWritten: carried ? () => this.deps.router.written(this, carried) : undefined,
+      onWritten: carried ? this.onCarriedWritten : undefined,
     });
   }
+
+  private readonly onCarriedWritten = (frame: OutboundFrame): void =>
+    this.deps.router.written(this, frame.carries as Carried);
 
   closeWith(reason: CloseReason): void {
     if (this.state === 'closing' || this.state === 'closed') return;
