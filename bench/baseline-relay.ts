@@ -1,24 +1,40 @@
-// The baseline of `npm run bench:relay`: a minimal `ws` relay on the same kind of server as the
-// relay under test (https with TLS 1.3 only, or plain http), with none of its features: no
-// authentication, padding, jitter, pacing, rate limits or delivery status.
+// The baseline of `npm run bench` (bench/realistic.ts): a minimal `ws` relay on the same kind of
+// server as the relay under test (https with TLS 1.3 only, or plain http), with none of its
+// features: no authentication, padding, jitter, pacing, rate limits or delivery status.
 //
 // A client names itself in its first text frame (64 hex characters) and gets the text "ok".
 // After that, binary frames `[64 hex recipient][payload]` and JSON text frames
 // `{"type":"relay","to":H,...}` are forwarded as they are to the recipient's socket, if it is
 // connected (otherwise dropped).
 //
+// Two optional features, so that the relay can be compared with a bare relay doing the same
+// normalisation work (bench/realistic.ts runs three variants: bare, +padding, +padding+jitter):
+//   BASELINE_PAD=1536        forwarded frames padded to a multiple of this many bytes (binary:
+//                            zero bytes; text: spaces, still valid JSON)
+//   BASELINE_JITTER_MS=10-50 each forwarded frame waits a uniformly random delay in this range;
+//                            frames to one socket keep their order (due = max(now + jitter,
+//                            previous frame's due)), as the relay does
+//
 // Env: BASELINE_TLS_CERT / BASELINE_TLS_KEY (PEM files; both unset: plain http),
 //      BASELINE_ADDR (default 127.0.0.1), BASELINE_PORT (default 0 = any free port).
 // Prints one JSON line {"port":N} on stdout once listening. Dependencies: node and ws only, so
-// bench/relay.ts can run it transpiled, without a TypeScript loader in the measured process.
+// bench/lib/procs.ts can run it transpiled, without a TypeScript loader in the measured process.
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { WebSocketServer, type WebSocket } from 'ws';
 
 const HASH_LEN = 64;
 const ID = /^[0-9a-f]{64}$/;
+
+const pad = Number(process.env.BASELINE_PAD ?? 0);
+const [jitterMin, jitterMax] = (process.env.BASELINE_JITTER_MS ?? '0-0').split('-').map(Number) as [
+  number,
+  number,
+];
+const jitter = jitterMax > 0;
 
 const certFile = process.env.BASELINE_TLS_CERT;
 const keyFile = process.env.BASELINE_TLS_KEY;
@@ -31,6 +47,54 @@ const server: Server =
         maxVersion: 'TLSv1.3',
       }) as unknown as Server)
     : createHttpServer();
+
+interface Delayed {
+  due: number;
+  data: Buffer;
+  binary: boolean;
+}
+/** Frames waiting for their jitter, per recipient socket, in due order. */
+const waiting = new Map<WebSocket, Delayed[]>();
+
+function padded(data: Buffer, binary: boolean): Buffer {
+  if (!pad) return data;
+  const size = Math.max(pad, Math.ceil(data.length / pad) * pad);
+  if (size === data.length) return data;
+  const out = Buffer.allocUnsafe(size);
+  data.copy(out, 0);
+  out.fill(binary ? 0 : 0x20, data.length);
+  return out;
+}
+
+/**
+ * Writes the frames of `to` due at or before `due` (the timer of the frame due then fired; the
+ * ones before it in the queue are due no later). Timers fire on the event loop's millisecond
+ * clock, so comparing with performance.now() could find a frame "not yet due" and strand it.
+ */
+function flush(to: WebSocket, due: number): void {
+  const queue = waiting.get(to);
+  if (!queue) return;
+  while (queue.length && queue[0]!.due <= due) {
+    const item = queue.shift()!;
+    to.send(item.data, { binary: item.binary });
+  }
+  if (!queue.length) waiting.delete(to);
+}
+
+function forward(to: WebSocket | undefined, data: Buffer, binary: boolean): void {
+  if (!to) return;
+  const frame = padded(data, binary);
+  if (!jitter) return void to.send(frame, { binary });
+  let queue = waiting.get(to);
+  if (!queue) waiting.set(to, (queue = []));
+  const now = performance.now();
+  const due = Math.max(
+    now + jitterMin + Math.random() * (jitterMax - jitterMin),
+    queue[queue.length - 1]?.due ?? 0,
+  );
+  queue.push({ due, data: frame, binary });
+  setTimeout(() => flush(to, due), due - now);
+}
 
 const peers = new Map<string, WebSocket>();
 const wss = new WebSocketServer({
@@ -45,6 +109,7 @@ wss.on('connection', (ws) => {
   ws.on('error', () => undefined);
   ws.on('close', () => {
     if (id !== undefined && peers.get(id) === ws) peers.delete(id);
+    waiting.delete(ws);
   });
   ws.on('message', (data: Buffer, isBinary: boolean) => {
     if (id === undefined) {
@@ -57,7 +122,7 @@ wss.on('connection', (ws) => {
     }
     if (isBinary) {
       if (data.length <= HASH_LEN) return;
-      peers.get(data.toString('latin1', 0, HASH_LEN))?.send(data, { binary: true });
+      forward(peers.get(data.toString('latin1', 0, HASH_LEN)), data, true);
       return;
     }
     let frame: { type?: unknown; to?: unknown } | null;
@@ -67,7 +132,7 @@ wss.on('connection', (ws) => {
       return;
     }
     if (frame?.type === 'relay' && typeof frame.to === 'string') {
-      peers.get(frame.to)?.send(data, { binary: false });
+      forward(peers.get(frame.to), data, false);
     }
   });
 });

@@ -93,7 +93,9 @@ if (config.ratePerPair !== undefined && !(config.ratePerPair > 0)) {
   throw new Error('BENCH_HOSTILE_RATE: expected a positive number');
 }
 // Per pair at most two thirds of the shipped per-identity send limit (30/s), so honest clients
-// never meet a limit themselves; and at least every 25 ms apart (see bench/relay.ts latency()).
+// never meet a limit themselves. At most 20/s, so a pair's messages are at least 50 ms apart:
+// with the relay's 10–50 ms jitter, the per-socket ordering rule (a frame never leaves before the
+// previous one) can then not raise a latency.
 const MAX_RATE_PER_PAIR = Math.min(20, ((shipped.limitMsgSend / 10) * 2) / 3);
 const MIN_RATE_PER_PAIR = 0.5;
 const SAMPLE_MS = 500;

@@ -1,18 +1,23 @@
-// Load generator of `npm run bench:relay` and `npm run bench:hostile`, run in its own process
+// Load generator of `npm run bench` (bench/realistic.ts) and `npm run bench:hostile`, run in its own process
 // (forked by the orchestrator, commands over the IPC channel; see bench/lib/protocol.ts). It opens
 // sender/recipient pairs of raw `ws` sockets against the relay under test (PoW + Ed25519
 // authentication, PROTOCOL.md §4.2) or against the baseline relay (a hello naming the socket's
 // id), and drives traffic: closed loop (a window of messages in flight per pair) to find
-// saturation, or open loop (a fixed total rate, round robin over the pairs) for latency. Senders
-// put a sequence number and the send time (performance.now of this process) in each payload;
-// recipients are in the same process, so end-to-end latency needs no clock agreement.
+// saturation, or open loop (a fixed total rate, round robin over the pairs: each pair sends at
+// rate/pairs msg/s, the pairs' phases evenly spread) for latency. Senders put a sequence number and
+// a time stamp (performance.now of this process) in each payload; recipients are in the same
+// process, so end-to-end latency needs no clock agreement. Closed loop stamps the send time. Open
+// loop stamps the time the message was SCHEDULED (fixed in advance: message n at begin + n/rate),
+// never skips a message because the generator fell behind, and sends late ones at once: latency
+// then includes any lag of the generator itself (reported apart, see `sendLag`), so coordinated
+// omission cannot hide a stall.
 import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { generateIdentity } from '../src/client/identity.js';
-import { challengeAgent, openSession, proofOfIdentity } from './lib/auth.js';
+import { challengeAgent, openSession, proofOfIdentity, uploadBundle } from './lib/auth.js';
 import { serveCommands } from './lib/serve-commands.js';
 import { withTimeout } from '../src/time.js';
 import type {
@@ -63,6 +68,11 @@ let openTimer: NodeJS.Timeout | undefined;
 let openRate = 0;
 let openBegin = 0;
 let openIssued = 0;
+let openPair = 0;
+// Open-loop send lag (actual send − scheduled time) of the recorded window, 1 ms buckets.
+const LAG_BUCKETS = 2001;
+let lagHistogram = new Uint32Array(LAG_BUCKETS);
+let lagMax = 0;
 // The recorded window: messages sent between these two instants (performance.now, ms).
 let windowFrom = Infinity;
 let windowTo = Infinity;
@@ -178,7 +188,13 @@ function onText(index: number, data: Buffer): void {
 
 // --- Sending ------------------------------------------------------------------------------
 
-function frameFor(from: number, to: Session, pair: number, seq: number): Buffer | string {
+function frameFor(
+  from: number,
+  to: Session,
+  pair: number,
+  seq: number,
+  stamp = performance.now(),
+): Buffer | string {
   if (format === 'binary') {
     const frame = Buffer.allocUnsafe(HASH_LEN + payloadBytes);
     to.idBuf.copy(frame, 0);
@@ -186,26 +202,34 @@ function frameFor(from: number, to: Session, pair: number, seq: number): Buffer 
     frame.writeUInt32LE(pair, HASH_LEN + 4);
     frame.writeUInt32LE(seq, HASH_LEN + 8);
     frame.writeUInt32LE(from, HASH_LEN + 12);
-    frame.writeDoubleLE(performance.now(), HASH_LEN + 16);
+    frame.writeDoubleLE(stamp, HASH_LEN + 16);
     frame.fill(0x61, HASH_LEN + HEADER);
     return frame;
   }
-  const head = `bm:${pair}:${seq}:${Math.round(performance.now() * 1000)}:`;
+  const head = `bm:${pair}:${seq}:${Math.round(stamp * 1000)}:`;
   const envelope = head + jsonFiller.slice(0, Math.max(0, payloadBytes - head.length));
   return `{"type":"relay","to":"${to.id}","envelope":"${envelope}"}`;
 }
 
-function send(pair: number): boolean {
+/**
+ * Sends the next message of `pair`. `stamp`: its scheduled time (open loop), else now. In open
+ * loop a message that cannot be written (socket closed, or more than MAX_BUFFERED waiting) is
+ * still counted as sent in its window: it is lost, not skipped.
+ */
+function send(pair: number, stamp?: number): boolean {
   const sender = sessions[2 * pair]!;
+  const at = stamp ?? performance.now();
+  const inWindow = at >= windowFrom && at <= windowTo;
+  if (stamp !== undefined && inWindow) windowSent++;
   if (sender.ws.readyState !== WebSocket.OPEN || sender.ws.bufferedAmount > MAX_BUFFERED) {
     counters.skipped++;
     return false;
   }
   const seq = nextSeq[pair]!;
   nextSeq[pair] = seq + 1;
-  sender.ws.send(frameFor(sender.index, sessions[2 * pair + 1]!, pair, seq));
+  sender.ws.send(frameFor(sender.index, sessions[2 * pair + 1]!, pair, seq, at));
   counters.sent++;
-  if (recording) windowSent++;
+  if (stamp === undefined && inWindow) windowSent++;
   return true;
 }
 
@@ -222,6 +246,7 @@ async function connectOne(index: number, args: SetupArgs): Promise<Session> {
   if (t.kind === 'relay') {
     const identity = generateIdentity();
     id = identity.identityHash;
+    if (args.bundles) await uploadBundle(t.url, identity, agent!, localAddress);
     const payload = await proofOfIdentity(t.url, identity, agent!, localAddress);
     hello = JSON.stringify({ type: 'auth', payload: { ...payload, acks: false } });
   } else {
@@ -250,6 +275,8 @@ async function setup(args: SetupArgs): Promise<SetupResult> {
   agent = challengeAgent(args.target.tls);
   const started = performance.now();
   const spacingMs = args.perSecond ? 1000 / args.perSecond : 0;
+  const kept = args.append ? sessions : [];
+  const base = kept.length;
   const slots: (Session | undefined)[] = new Array<Session | undefined>(args.sessions);
   let next = 0;
   let failed = 0;
@@ -261,7 +288,7 @@ async function setup(args: SetupArgs): Promise<SetupResult> {
       if (spacingMs) await sleep(started + index * spacingMs - performance.now());
       for (let attempt = 0; attempt < 2; attempt++) {
         try {
-          slots[index] = await connectOne(index, args);
+          slots[index] = await connectOne(base + index, args);
           break;
         } catch (err) {
           if (attempt === 1) {
@@ -277,10 +304,11 @@ async function setup(args: SetupArgs): Promise<SetupResult> {
   const notAttempted = args.sessions - next;
   // Keep indexes stable: a pair with a failed member is unusable, so setups with failures are
   // only accepted by scenarios that do not pair sessions (idle).
-  sessions = slots.filter((s): s is Session => s !== undefined);
+  sessions = [...kept, ...slots.filter((s): s is Session => s !== undefined)];
   sessions.forEach((s, i) => (s.index = i));
   return {
-    connected: sessions.length,
+    connected: sessions.length - base,
+    total: sessions.length,
     failed,
     notAttempted,
     firstError,
@@ -309,24 +337,28 @@ function start(args: TrafficArgs): null {
     for (let w = 0; w < window; w++) for (let p = 0; p < pairsUsed; p++) send(p);
     return null;
   }
+  openPair = 0;
   setRate({ rate: args.rate ?? 1000 });
-  let rr = 0;
-  openTimer = setInterval(() => {
-    const due = Math.floor(((performance.now() - openBegin) / 1000) * openRate);
-    let n = due - openIssued;
-    const maxBurst = Math.max(1, Math.ceil(openRate * 0.05)); // at most 50 ms behind, then skip
-    if (n > maxBurst) {
-      counters.skipped += n - maxBurst;
-      openIssued += n - maxBurst;
-      n = maxBurst;
-    }
-    for (let k = 0; k < n; k++) {
-      send(rr);
-      rr = rr + 1 === pairsUsed ? 0 : rr + 1;
-    }
-    openIssued += n;
-  }, 1);
+  openTimer = setInterval(openTick, 1);
   return null;
+}
+
+/** Sends every open-loop message scheduled up to now, each stamped with its scheduled time. */
+function openTick(): void {
+  const now = performance.now();
+  const period = 1000 / openRate;
+  for (;;) {
+    const stamp = openBegin + openIssued * period;
+    if (stamp > now) break;
+    openIssued++;
+    if (stamp >= windowFrom && stamp <= windowTo) {
+      const lag = now - stamp;
+      lagHistogram[Math.min(LAG_BUCKETS - 1, Math.floor(lag))]!++;
+      if (lag > lagMax) lagMax = lag;
+    }
+    send(openPair, stamp);
+    openPair = openPair + 1 === pairsUsed ? 0 : openPair + 1;
+  }
 }
 
 /** Changes the open-loop rate from now on. */
@@ -346,6 +378,8 @@ function mark(args: { record: boolean }): Snapshot {
   if (args.record && !recording) {
     sampleCount = 0;
     windowSent = 0;
+    lagHistogram = new Uint32Array(LAG_BUCKETS);
+    lagMax = 0;
     windowFrom = snap.at;
     windowTo = Infinity;
     windowStart = snap;
@@ -377,6 +411,22 @@ function latencyStats(of = sampleCount): LatencyStats | null {
   };
 }
 
+/** Open-loop send lag of the recorded window (ms; p99 to the 1 ms bucket's upper bound). */
+function lagStats(): WindowStats['sendLag'] {
+  let total = 0;
+  for (const c of lagHistogram) total += c;
+  if (total === 0) return undefined;
+  const upTo = (q: number) => {
+    let seen = 0;
+    for (let i = 0; i < LAG_BUCKETS; i++) {
+      seen += lagHistogram[i]!;
+      if (seen >= total * q) return i + 1;
+    }
+    return LAG_BUCKETS;
+  };
+  return { p50: upTo(0.5), p99: upTo(0.99), max: lagMax };
+}
+
 /** The last recorded window, once its messages arrived or `waitMs` passed. */
 async function windowStats(args: { waitMs: number }): Promise<WindowStats> {
   if (recording) throw new Error('the window is still recording');
@@ -389,6 +439,7 @@ async function windowStats(args: { waitMs: number }): Promise<WindowStats> {
     delivered: sampleCount,
     latency: latencyStats(),
     ofSent: { p50: ofSent?.p50 ?? NaN, p99: ofSent?.p99 ?? NaN },
+    sendLag: lagStats(),
     skipped: end.skipped - (windowStart?.skipped ?? 0),
     rejected: end.rejected - (windowStart?.rejected ?? 0),
     errors: end.errors - (windowStart?.errors ?? 0),

@@ -5,7 +5,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import WebSocket from 'ws';
-import { signMessage, type Identity } from '../../src/client/identity.js';
+import { buildBundle, signMessage, type Identity } from '../../src/client/identity.js';
 import { solvePowSync } from '../../src/client/pow-solver.js';
 
 /** A keep-alive agent for challenge requests (it keeps one pool per local address). */
@@ -53,6 +53,68 @@ function getJson(
     req.on('error', reject);
     req.setTimeout(20_000, () => req.destroy(new Error('challenge request timed out')));
   });
+}
+
+function postJson(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  agent: http.Agent,
+  localAddress: string | undefined,
+): Promise<void> {
+  const request = url.startsWith('https:') ? https.request : http.request;
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        localAddress,
+        headers: { 'content-type': 'application/json', ...headers },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          if (res.statusCode === 200) return resolve();
+          const what = `POST ${new URL(url).pathname}: HTTP ${res.statusCode}`;
+          reject(new Refused(what, Buffer.concat(chunks).toString('utf8')));
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.setTimeout(20_000, () => req.destroy(new Error('upload timed out')));
+    req.end(body);
+  });
+}
+
+/**
+ * Uploads a key bundle for `identity` (PROTOCOL.md §2.3, one one-time prekey), as a real client
+ * does before it can be reached through another instance or worker.
+ */
+export async function uploadBundle(
+  url: string,
+  identity: Identity,
+  agent: http.Agent,
+  localAddress: string | undefined,
+): Promise<void> {
+  const id = identity.identityHash;
+  const challenge = await getJson(
+    `${url}/pow/challenge?type=upload&identity_hash=${id}`,
+    agent,
+    localAddress,
+  );
+  const seed = String(challenge.seed);
+  const nonce = solvePowSync(seed, id, Number(challenge.difficulty));
+  const body = JSON.stringify(buildBundle(identity, { preKeys: 1 }));
+  await postJson(
+    `${url}/keys/upload`,
+    body,
+    { 'x-pow-seed': seed, 'x-pow-nonce': nonce },
+    agent,
+    localAddress,
+  );
 }
 
 /** The payload of an `auth` frame proving `identity` by PoW and signature. */

@@ -2,9 +2,9 @@
 // relay (bench/baseline-relay.ts, transpiled to plain JS), the load generator and the attacker
 // (forked, commands over IPC), and what the orchestrator reads about them (/proc CPU time and
 // RSS, the relay's /metrics on its metrics listener).
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { dirname, join } from 'node:path';
@@ -16,6 +16,11 @@ import type { AttackCommand, Command, Response } from './protocol.js';
 
 export const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const ROOT = join(BENCH_DIR, '..');
+/**
+ * The checkout whose dist/cli.js is the relay under test: this one, or BENCH_RELAY_ROOT (e.g.
+ * another worktree, to compare two branches with the same bench).
+ */
+export const RELAY_ROOT = process.env.BENCH_RELAY_ROOT ?? ROOT;
 export const RESULTS_DIR = join(BENCH_DIR, 'results');
 const CLK_TCK = 100; // Linux USER_HZ
 
@@ -100,6 +105,7 @@ export function relayEnv(
     ENTROPY_MAX_CONNS_PER_IP: '1000000',
     ENTROPY_LIMIT_GLOBAL: huge,
     ENTROPY_POW_LIMIT: huge,
+    ENTROPY_LIMIT_KEYS_UPLOAD: huge,
     ENTROPY_LIMIT_WS_FRAMES: huge,
     ENTROPY_LIMIT_WS_AUTH: huge,
     ENTROPY_LIMIT_WS_AUTH_IDENTITY: huge,
@@ -125,11 +131,13 @@ export async function startRelay(
   extraEnv: Record<string, string> = {},
   nodeArgs: string[] = [],
   limits: 'raised' | 'shipped' = 'raised',
+  /** Extra `serve` flags (e.g. `--workers 2`). */
+  cliArgs: string[] = [],
 ): Promise<Server> {
   const env: NodeJS.ProcessEnv = { ...process.env, ...relayEnv(tls, extraEnv, limits) };
   const portOf = (entry: { msg?: string; port?: number }) =>
     entry.msg === 'Entropy relay listening' ? entry.port : undefined;
-  const args = [...nodeArgs, join(ROOT, 'dist/cli.js'), 'serve'];
+  const args = [...nodeArgs, join(RELAY_ROOT, 'dist/cli.js'), 'serve', ...cliArgs];
   const server = await spawnServer('relay', args, env, tls, portOf, 20_000, 10_000);
   // Logged just before the listening line.
   for (const line of server.log) {
@@ -213,9 +221,26 @@ async function baselineCert(): Promise<{ cert: string; key: string }> {
   return baselineTls;
 }
 
-export async function startBaseline(tls: boolean): Promise<Server> {
+/** Whether `serve` of the built relay (dist/) accepts `flag` (e.g. "--workers"). */
+export function relaySupports(flag: string): boolean {
+  const help = spawnSync(process.execPath, [join(RELAY_ROOT, 'dist/cli.js'), 'serve', '--help'], {
+    encoding: 'utf8',
+  });
+  return new RegExp(`(^|\\s)${flag}[\\s,=<]`).test(help.stdout ?? '');
+}
+
+export interface BaselineOptions {
+  /** Pad forwarded frames to a multiple of this many bytes (BASELINE_PAD). */
+  pad?: number;
+  /** Ordered delivery jitter, "MIN-MAX" ms (BASELINE_JITTER_MS). */
+  jitterMs?: string;
+}
+
+export async function startBaseline(tls: boolean, opts: BaselineOptions = {}): Promise<Server> {
   const script = await compiledBaseline();
   const env: NodeJS.ProcessEnv = { ...process.env, BASELINE_ADDR: '127.0.0.1', BASELINE_PORT: '0' };
+  if (opts.pad) env.BASELINE_PAD = String(opts.pad);
+  if (opts.jitterMs) env.BASELINE_JITTER_MS = opts.jitterMs;
   if (tls) {
     const files = await baselineCert();
     env.BASELINE_TLS_CERT = files.cert;
@@ -229,6 +254,8 @@ export interface ProcSample {
   at: number;
   /** utime + stime of all threads, seconds. */
   cpuS: number;
+  userS: number;
+  sysS: number;
   rssKiB: number;
   hwmKiB: number;
   /** Time the main thread (the event loop) waited for a CPU while runnable, seconds. */
@@ -239,12 +266,69 @@ export function sampleProc(pid: number): ProcSample {
   const at = performance.now();
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const cpuS = (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  const userS = Number(fields[11]) / CLK_TCK;
+  const sysS = Number(fields[12]) / CLK_TCK;
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
   const schedstat = readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ');
   const runDelayS = Number(schedstat[1]) / 1e9;
-  return { at, cpuS, rssKiB: kib('VmRSS'), hwmKiB: kib('VmHWM'), runDelayS };
+  return {
+    at,
+    cpuS: userS + sysS,
+    userS,
+    sysS,
+    rssKiB: kib('VmRSS'),
+    hwmKiB: kib('VmHWM'),
+    runDelayS,
+  };
+}
+
+/** `pid` and its live descendants (from /proc/<pid>/task/<tid>/children). */
+export function processTree(pid: number): number[] {
+  const out: number[] = [];
+  const visit = (p: number) => {
+    out.push(p);
+    const read = (path: string, fn: (p: string) => string | string[]) => {
+      try {
+        return fn(path);
+      } catch {
+        return ''; // the process exited meanwhile
+      }
+    };
+    const tids = read(`/proc/${p}/task`, (x) => readdirSync(x));
+    for (const tid of tids) {
+      const children = read(`/proc/${p}/task/${tid}/children`, (x) => readFileSync(x, 'utf8'));
+      for (const c of String(children).split(' ').filter(Boolean)) visit(Number(c));
+    }
+  };
+  visit(pid);
+  return out;
+}
+
+/**
+ * sampleProc summed over a process and its live descendants (a relay with workers): CPU time,
+ * RSS and peak RSS added up, run delay the sum of every main thread's.
+ */
+export function sampleTree(pid: number): ProcSample & { pids: number } {
+  const all: ProcSample[] = [];
+  for (const p of processTree(pid)) {
+    try {
+      all.push(sampleProc(p));
+    } catch {
+      // exited between listing and reading
+    }
+  }
+  const sum = (f: (x: ProcSample) => number) => all.reduce((t, x) => t + f(x), 0);
+  return {
+    at: performance.now(),
+    cpuS: sum((x) => x.cpuS),
+    userS: sum((x) => x.userS),
+    sysS: sum((x) => x.sysS),
+    rssKiB: sum((x) => x.rssKiB),
+    hwmKiB: sum((x) => x.hwmKiB),
+    runDelayS: sum((x) => x.runDelayS),
+    pids: all.length,
+  };
 }
 
 export interface SystemSample {
@@ -462,11 +546,15 @@ export class BenchChild<C extends Commands> {
   }
 
   /** Forks bench/<script> (under tsx, without the orchestrator's NODE_OPTIONS). */
-  static async fork<C extends Commands>(script: string, name: string): Promise<BenchChild<C>> {
+  static async fork<C extends Commands>(
+    script: string,
+    name: string,
+    nodeArgs: string[] = [],
+  ): Promise<BenchChild<C>> {
     const env: NodeJS.ProcessEnv = { ...process.env };
     delete env.NODE_OPTIONS;
     const child = fork(join(BENCH_DIR, script), [], {
-      execArgv: ['--import', 'tsx'],
+      execArgv: [...nodeArgs, '--import', 'tsx'],
       env,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       // Structured clone: results may hold Infinity (a message never delivered).
@@ -523,11 +611,65 @@ export class BenchChild<C extends Commands> {
 
 export type LoadGenerator = BenchChild<Command>;
 export const LoadGenerator = {
-  start: (): Promise<LoadGenerator> =>
-    BenchChild.fork<Command>('load-generator.ts', 'load generator'),
+  start: (nodeArgs: string[] = []): Promise<LoadGenerator> =>
+    BenchChild.fork<Command>('load-generator.ts', 'load generator', nodeArgs),
 };
 
 export type Attacker = BenchChild<AttackCommand>;
 export const Attacker = {
   start: (): Promise<Attacker> => BenchChild.fork<AttackCommand>('attacker.ts', 'attacker'),
 };
+
+// --- Redis ---------------------------------------------------------------------------------------
+
+export interface BenchRedis {
+  pid: number;
+  port: number;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A volatile redis-server (no RDB, no AOF) on a free port other than 6379, in a temporary
+ * directory, for the relay's Redis store.
+ */
+export async function startRedis(): Promise<BenchRedis> {
+  const { freePort } = await import('../../test/helpers/redis-server.js');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'bench-redis-'));
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const log: string[] = [];
+  const port2 = await awaitPort(
+    child,
+    log,
+    (line) => (/Ready to accept connections/.test(line) ? port : undefined),
+    10_000,
+  );
+  const stop = stopper(child, 5000);
+  return {
+    pid: child.pid!,
+    port: port2,
+    url: `redis://127.0.0.1:${port2}`,
+    stop: async () => {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -26,10 +26,17 @@ export interface SetupArgs {
   perSecond?: number;
   /** Give up on the whole setup after this long. */
   timeoutMs: number;
+  /** Keep the sessions already open and add `sessions` more after them. */
+  append?: boolean;
+  /** Relay: each identity uploads a key bundle before it authenticates. */
+  bundles?: boolean;
 }
 
 export interface SetupResult {
+  /** Sessions this setup connected. */
   connected: number;
+  /** Sessions open in the load generator now (more than `connected` with `append`). */
+  total?: number;
   /** Sessions that were tried (twice) and did not connect. */
   failed: number;
   /** Sessions not tried because the setup deadline passed. */
@@ -64,7 +71,7 @@ export interface Snapshot {
   dummies: number;
   /** Text frames of any other kind. */
   other: number;
-  /** Open-loop sends that were skipped because the generator fell behind or a socket was full. */
+  /** Sends that could not be written (socket closed or over its buffer cap). */
   skipped: number;
   outOfOrder: number;
   unexpectedCloses: number;
@@ -94,8 +101,10 @@ export interface WindowStats {
   latency: LatencyStats | null;
   /** Quantiles over every message sent, a message not delivered counting as Infinity, ms. */
   ofSent: { p50: number; p99: number };
-  /** Open-loop sends skipped (socket full, or the generator behind) during the window. */
+  /** Sends not written (socket closed or over its buffer cap) during the window: lost. */
   skipped: number;
+  /** Open loop: actual send time − scheduled time of the window's messages, ms. */
+  sendLag?: { p50: number; p99: number; max: number };
   rejected: number;
   errors: number;
   unexpectedCloses: number;
