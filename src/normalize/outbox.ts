@@ -9,6 +9,11 @@ export interface OutboundFrame {
   /** Already padded by the caller (padJson / padBinary); written as is. */
   data: Buffer;
   binary: boolean;
+  /**
+   * `data` is a complete WebSocket frame (padJsonFrame / padBinaryFrame / fixedJsonFrame),
+   * handed to the sink's sendFrame(), which the sink must then have.
+   */
+  framed?: boolean;
   /** Real (non-dummy) frame: counts as traffic for pacing. */
   real: boolean;
   /**
@@ -20,7 +25,7 @@ export interface OutboundFrame {
    */
   jitter: boolean;
   /** Called once the frame was written to the socket (ws send callback without error). */
-  onWritten?: () => void;
+  onWritten?: (frame: OutboundFrame) => void;
   /** Opaque data the owner needs to recover the frame if it is never written (e.g. a queued message). */
   carries?: unknown;
   /**
@@ -41,7 +46,9 @@ export interface OutboxWatcher {
 
 /** What an outbox writes to: a `ws` WebSocket satisfies it. */
 export interface FrameSink {
-  send(data: Buffer, options: { binary: boolean }, cb: (err?: Error) => void): void;
+  send(data: Buffer, options: { binary: boolean }, cb: (err?: Error | null) => void): void;
+  /** Writes a complete WebSocket frame as is, in one write (frames marked `framed`). */
+  sendFrame?(frame: Buffer, cb: (err?: Error | null) => void): void;
   readonly readyState: number; // 1 = OPEN
 }
 
@@ -58,6 +65,8 @@ export interface OutboxHost {
   /** Puts an outbox whose queue just became non-empty in the due heap. */
   schedule(outbox: Outbox): void;
   unschedule(outbox: Outbox): void;
+  /** A fresh `dummy_pacing` frame (framed: a complete WebSocket frame). */
+  dummyFrame(framed: boolean): OutboundFrame;
   /** Has the pacing ticks visit the outbox (it had real traffic). */
   activate(outbox: Outbox): void;
   detach(outbox: Outbox): void;
@@ -78,6 +87,8 @@ export class Outbox implements DueNode {
   dueAt = 0;
   /** @internal Last real traffic in either direction (for the pacing idle window). */
   lastRealAt = -Infinity;
+  /** @internal In the shaper's set of paced outboxes (kept by the shaper). */
+  pacingActive = false;
   /** @internal Which slice of the pacing interval visits this outbox (spreads dummies over the interval). */
   readonly pacingSlice: number;
   /** A real frame was written since the last pacing tick. */
@@ -142,7 +153,8 @@ export class Outbox implements DueNode {
   enablePacing(): void {
     if (this.isClosed) return;
     this.paced = true;
-    if (this.host.now() - this.lastRealAt <= this.host.pacingIdleMs) this.host.activate(this);
+    if (!this.pacingActive && this.host.now() - this.lastRealAt <= this.host.pacingIdleMs)
+      this.host.activate(this);
   }
 
   /** The client sent a real (non-dummy) frame: pacing stays active for pacingIdleMs. */
@@ -201,7 +213,8 @@ export class Outbox implements DueNode {
       const frame = waiting.shift()!;
       inFlight.push(frame, due);
       try {
-        sink.send(frame.data, frame.binary ? BINARY_OPTIONS : TEXT_OPTIONS, this.onSent);
+        if (frame.framed) sink.sendFrame!(frame.data, this.onSent);
+        else sink.send(frame.data, frame.binary ? BINARY_OPTIONS : TEXT_OPTIONS, this.onSent);
       } catch {
         // The frame stays in flight (never confirmed): close() hands it back.
         this.broken = true;
@@ -218,17 +231,17 @@ export class Outbox implements DueNode {
   }
 
   /** @internal Pacing tick for an outbox with real traffic within the idle window. */
-  pace(dummy: OutboundFrame): void {
+  pace(): void {
     if (this.realSinceTick) {
       this.realSinceTick = false;
     } else if (this.writable() && this.held < this.host.maxBufferedBytes) {
-      this.enqueue(dummy);
+      this.enqueue(this.host.dummyFrame(this.sink.sendFrame !== undefined));
     }
   }
 
   private noteReal(now: number): void {
     this.lastRealAt = now;
-    if (this.paced && !this.isClosed) this.host.activate(this);
+    if (this.paced && !this.pacingActive && !this.isClosed) this.host.activate(this);
   }
 
   private writable(): boolean {
@@ -287,6 +300,6 @@ export class Outbox implements DueNode {
       return;
     }
     this.host.noteWritten();
-    frame.onWritten?.();
+    frame.onWritten?.(frame);
   };
 }

@@ -17,7 +17,7 @@ import {
   type OutboxHost,
   type OutboxWatcher,
 } from './outbox.js';
-import { padJson } from './padding.js';
+import { fixedJson, fixedJsonFrame, padJsonText } from './padding.js';
 import { NODE_TIMERS, type ShaperTimers } from './timers.js';
 
 // The shaper's users import every type of it from here.
@@ -44,7 +44,8 @@ export interface TrafficShaperOptions {
   timers?: ShaperTimers;
 }
 
-const DUMMY_PACING = { type: 'dummy_pacing' } as const;
+const DUMMY_PACING_TEXT = JSON.stringify({ type: 'dummy_pacing' });
+const DUMMY_PACING = fixedJson({ type: 'dummy_pacing' });
 /** Pacing ticks per interval; each visits one slice of the paced outboxes. */
 const PACING_SLICES = 10;
 
@@ -199,6 +200,7 @@ export class TrafficShaper implements OutboxHost {
   activate(outbox: Outbox): void {
     if (this.stopped) return;
     this.active[outbox.pacingSlice]!.add(outbox);
+    outbox.pacingActive = true;
     if (this.pacingTimer === undefined) {
       this.pacingTimer = this.timers.setInterval(this.onPacingTick, this.pacingMs / PACING_SLICES);
       (this.pacingTimer as { unref?: () => void }).unref?.();
@@ -209,6 +211,7 @@ export class TrafficShaper implements OutboxHost {
   detach(outbox: Outbox): void {
     this.heap.remove(outbox);
     this.active[outbox.pacingSlice]!.delete(outbox);
+    outbox.pacingActive = false;
     this.outboxes--;
   }
 
@@ -252,18 +255,21 @@ export class TrafficShaper implements OutboxHost {
     this.arm();
   };
 
-  private readonly onPacingTick = (): void => {
-    const now = this.now();
-    // One padded dummy per tick, shared by every session paced in it: only its length is visible
-    // on the wire (ws does not modify a server frame's payload; TLS hides the whitespace), and
-    // padding one per session would dominate the cost of a tick.
-    const dummy: OutboundFrame = {
-      data: padJson(DUMMY_PACING),
+  /** @internal A `dummy_pacing` frame, its padding drawn afresh; a complete WebSocket frame for
+   *  a sink that takes those. */
+  dummyFrame(framed: boolean): OutboundFrame {
+    return {
+      data: framed ? fixedJsonFrame(DUMMY_PACING) : padJsonText(DUMMY_PACING_TEXT),
       binary: false,
+      framed,
       real: false,
       jitter: false,
       onWritten: this.countDummy,
     };
+  }
+
+  private readonly onPacingTick = (): void => {
+    const now = this.now();
     // Each tick visits one slice, so a session is visited once per interval and the dummies of
     // thousands of sessions are spread over the interval instead of leaving in one burst.
     const slice = this.active[this.tickSlice]!;
@@ -271,8 +277,9 @@ export class TrafficShaper implements OutboxHost {
     for (const outbox of slice) {
       if (now - outbox.lastRealAt > this.pacingIdleMs) {
         slice.delete(outbox);
+        outbox.pacingActive = false;
       } else {
-        outbox.pace(dummy);
+        outbox.pace();
       }
     }
     if (this.pacingOutboxes === 0 && this.pacingTimer !== undefined) {

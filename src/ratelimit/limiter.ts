@@ -113,7 +113,9 @@ type Take = (key: string, spec: BucketSpec, cost: number) => Promise<TakeResult>
 export class RateLimiter {
   private readonly specs: BucketSpecs;
   private readonly jailCache = new Map<string, number>();
-  private readonly local: TtlMap<BucketState>;
+  /** Local buckets, one map per bucket, keyed by the IP limit key or identity hash as is (the
+   *  caller's own string, so a lookup hashes nothing new). */
+  private readonly local: Record<LocalBucket | 'msg_receive', TtlMap<BucketState>>;
   private localTakes = 0;
 
   constructor(
@@ -125,7 +127,12 @@ export class RateLimiter {
     private readonly now: () => number = Date.now,
   ) {
     this.specs = bucketSpecs(config);
-    this.local = new TtlMap(now);
+    this.local = {
+      ws_frames: new TtlMap(now),
+      msg_send: new TtlMap(now),
+      queue_bytes: new TtlMap(now),
+      msg_receive: new TtlMap(now),
+    };
   }
 
   /** Takes from a per-IP store bucket; throws 429 `rate_limited` with the retry time when refused. */
@@ -150,7 +157,49 @@ export class RateLimiter {
    * with no key bundle is refused — false — and no bucket is created for it, so relays to hashes
    * nobody registered leave nothing in the store. Throws 429 `rate_limited` when the bucket refuses.
    */
-  async takeRecipient(identityHash: string, requireBundle: boolean): Promise<boolean> {
+  takeRecipient(identityHash: string, requireBundle: boolean): Promise<boolean> {
+    return this.takeStoreRecipient(identityHash, requireBundle);
+  }
+
+  /**
+   * takeRecipient() for the hot path: synchronous (no promise) when the bucket is in this
+   * process. That is the case with a store in this process (memory), and for a recipient whose
+   * session is here (`local`): its bucket is then kept here, not in the store, so a message
+   * between two sessions of this instance costs no store round trip. (Instances sending to that
+   * recipient from elsewhere take from its store bucket: with several instances a recipient may
+   * receive up to twice its rate.) Throws 429 `rate_limited` when the bucket refuses.
+   */
+  takeRecipientNow(
+    identityHash: string,
+    requireBundle: boolean,
+    local: boolean,
+  ): boolean | Promise<boolean> {
+    const spec = this.specs.identity.msg_receive;
+    const store = this.store;
+    if (store.takeTokensNow !== undefined && store.takeRecipientTokensNow !== undefined) {
+      const key = identityBucketKey(identityHash, 'msg_receive');
+      let result;
+      try {
+        result = requireBundle
+          ? store.takeRecipientTokensNow(identityHash, key, spec, 1)
+          : store.takeTokensNow(key, spec, 1);
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError)) throw err;
+        this.metrics.storeErrors.inc();
+        return true; // fail open
+      }
+      if (result === 'no_recipient') return false;
+      if (!result.allowed) this.refuse('identity_msg_receive', result, false);
+      return true;
+    }
+    if (local && !requireBundle) {
+      this.takeLocalBucket('msg_receive', spec, 'identity_msg_receive', identityHash, 1);
+      return true;
+    }
+    return this.takeStoreRecipient(identityHash, requireBundle);
+  }
+
+  private async takeStoreRecipient(identityHash: string, requireBundle: boolean): Promise<boolean> {
     const key = () => identityBucketKey(identityHash, 'msg_receive');
     let known = true;
     const take = requireBundle
@@ -174,22 +223,35 @@ export class RateLimiter {
    * whole bucket. Synchronous: no store round trip.
    */
   takeLocal(bucket: LocalBucket, key: string, cost = 1): void {
-    if (++this.localTakes % SWEEP_EVERY === 0) this.local.sweep(SWEEP_BUDGET);
-    const spec = this.specs.local[bucket];
     const label = bucket === 'msg_send' ? 'identity_msg_send' : bucket;
+    const spec = this.specs.local[bucket];
     assertPayable(cost, spec, label);
-    const id = `${bucket}:${key}`;
+    this.takeLocalBucket(bucket, spec, label, key, cost);
+  }
+
+  private takeLocalBucket(
+    bucket: LocalBucket | 'msg_receive',
+    spec: BucketSpec,
+    label: string,
+    key: string,
+    cost: number,
+  ): void {
+    if (++this.localTakes % SWEEP_EVERY === 0)
+      for (const map of Object.values(this.local)) map.sweep(SWEEP_BUDGET);
+    const map = this.local[bucket];
     const now = this.now();
-    let state = this.local.get(id);
+    let state = map.refresh(key, bucketTtlMs(spec));
     if (state === undefined) {
       state = newBucket(spec, now);
-      this.local.set(id, state, bucketTtlMs(spec));
-    } else {
-      this.local.expire(id, bucketTtlMs(spec));
+      map.set(key, state, bucketTtlMs(spec));
     }
     const wasJailed = state.jailedUntil > now;
     const result = takeFromBucket(state, spec, cost, now);
-    if (result.allowed) return;
+    if (!result.allowed) this.refuse(label, result, wasJailed);
+  }
+
+  /** Counts a refusal of bucket `label` and throws 429 `rate_limited`. */
+  private refuse(label: string, result: TakeResult, wasJailed: boolean): never {
     this.metrics.rateLimited.inc({ bucket: label });
     if (result.jailed && !wasJailed) this.metrics.jailed.inc({ bucket: label });
     throw rateLimited(Math.max(1, Math.ceil(result.retryAfterMs / SECOND_MS)));
@@ -197,12 +259,15 @@ export class RateLimiter {
 
   /** How many local buckets this process holds (expired ones too, until the sweep reclaims them). */
   get localBucketCount(): number {
-    return this.local.size;
+    let count = 0;
+    for (const map of Object.values(this.local)) count += map.size;
+    return count;
   }
 
   /** Forgets an identity's local buckets and cached jails (after a burn its counters are gone). */
   forgetIdentity(identityHash: string): void {
-    this.local.delete(`msg_send:${identityHash}`);
+    this.local.msg_send.delete(identityHash);
+    this.local.msg_receive.delete(identityHash);
     for (const key of this.jailCache.keys())
       if (key.includes(`{${identityHash}}`)) this.jailCache.delete(key);
   }

@@ -48,6 +48,15 @@ const MAX_ACK_IDS = 1000;
 const MAX_ALIASES = 50;
 const HASH_CHARS = 64;
 
+/** Done (undefined), or a promise when the work had to wait (for the store). */
+export type Pending = void | Promise<void>;
+
+/** A message the store could not take: its sender hears `storage_unavailable`. */
+function unavailable(err: unknown, notify: (status: DeliveryStatus, reason: RejectReason) => void) {
+  if (!(err instanceof StoreUnavailableError)) throw err;
+  notify('rejected', 'storage_unavailable');
+}
+
 const invalid = (message: string) => new RelayError(400, 'invalid_message', message);
 
 export class RelayService {
@@ -60,6 +69,20 @@ export class RelayService {
 
   /** A JSON frame of an authenticated session (any type but auth and the dummies). */
   async handle(sender: SenderSession, frame: Json): Promise<void> {
+    return this.jsonFrame(sender, frame);
+  }
+
+  /** A binary frame: `[64 hex recipient][payload]`. */
+  async handleBinary(sender: SenderSession, data: Buffer): Promise<void> {
+    return this.binaryFrame(sender, data);
+  }
+
+  /**
+   * handle() for the transport's hot path: done synchronously when nothing has to wait for the
+   * store (a relay to a recipient with a session here, say), so no promise is made then. A
+   * refusal is thrown, or rejects the promise when it had to wait.
+   */
+  jsonFrame(sender: SenderSession, frame: Json): Pending {
     switch (frame.type) {
       case 'relay':
         return this.relay(sender, frame);
@@ -78,8 +101,8 @@ export class RelayService {
     throw invalid(`Unknown frame type "${String(frame.type)}"`);
   }
 
-  /** A binary frame: `[64 hex recipient][payload]`. */
-  async handleBinary(sender: SenderSession, data: Buffer): Promise<void> {
+  /** handleBinary() for the hot path, as jsonFrame(). */
+  binaryFrame(sender: SenderSession, data: Buffer): Pending {
     if (data.length <= HASH_CHARS)
       throw invalid('Binary frames are a 64-character recipient hash followed by a payload');
     const raw = data.toString('latin1', 0, HASH_CHARS);
@@ -88,12 +111,15 @@ export class RelayService {
       return sender.sendStatus(statusFrame(null, raw, 'rejected', 'invalid_recipient'));
     if (data.length - HASH_CHARS > MAX_ENVELOPE_BYTES)
       return sender.sendStatus(statusFrame(null, to, 'rejected', 'too_large'));
-    if (!(await this.admit(sender, to, null))) return;
     const id = newMessageId();
-    await this.route(sender, to, id, id, binaryDelivery(Buffer.from(data.subarray(HASH_CHARS))));
+    // A copy: `data` is a view of the socket's read buffer, which it would keep alive.
+    const payload = Buffer.allocUnsafe(data.length - HASH_CHARS);
+    data.copy(payload, 0, HASH_CHARS);
+    const delivery = binaryDelivery(payload);
+    return this.admitThenRoute(sender, to, null, id, id, delivery);
   }
 
-  private async relay(sender: SenderSession, frame: Json): Promise<void> {
+  private relay(sender: SenderSession, frame: Json): Pending {
     const clientId = this.clientId(frame);
     const to = parseAddress(frame.to, this.config.compat);
     if (to === null) {
@@ -103,9 +129,24 @@ export class RelayService {
     if (typeof frame.envelope !== 'string') throw invalid('envelope must be a string');
     if (Buffer.byteLength(frame.envelope) > MAX_ENVELOPE_BYTES)
       return sender.sendStatus(statusFrame(clientId, to, 'rejected', 'too_large'));
-    if (!(await this.admit(sender, to, clientId))) return;
     const id = newMessageId();
-    await this.route(sender, to, clientId, id, messageDelivery(id, frame.envelope));
+    const delivery = messageDelivery(id, frame.envelope);
+    return this.admitThenRoute(sender, to, clientId, clientId, id, delivery);
+  }
+
+  /** admit(), then route() if admitted; synchronous while neither has to wait. */
+  private admitThenRoute(
+    sender: SenderSession,
+    to: string,
+    admitStatusId: unknown,
+    statusId: unknown,
+    id: string,
+    delivery: Delivery,
+  ): Pending {
+    const admitted = this.admit(sender, to, admitStatusId);
+    if (admitted === true) return this.route(sender, to, statusId, id, delivery);
+    if (admitted === false) return;
+    return admitted.then((ok) => (ok ? this.route(sender, to, statusId, id, delivery) : undefined));
   }
 
   private async volatileRelay(sender: SenderSession, frame: Json): Promise<void> {
@@ -141,7 +182,7 @@ export class RelayService {
     }
   }
 
-  private async typedRelay(sender: SenderSession, frame: Json): Promise<void> {
+  private typedRelay(sender: SenderSession, frame: Json): Pending {
     const to = parseAddress(frame.to, this.config.compat);
     if (to === null)
       return sender.sendStatus(
@@ -149,8 +190,8 @@ export class RelayService {
       );
     if (Buffer.byteLength(JSON.stringify(frame)) > MAX_ENVELOPE_BYTES)
       return sender.sendStatus(statusFrame(frame.id, to, 'rejected', 'too_large'));
-    if (!(await this.admit(sender, to, frame.id))) return;
-    await this.route(sender, to, frame.id, newMessageId(), typedDelivery(frame));
+    const delivery = typedDelivery(frame);
+    return this.admitThenRoute(sender, to, frame.id, frame.id, newMessageId(), delivery);
   }
 
   private async ack(sender: SenderSession, frame: Json): Promise<void> {
@@ -194,9 +235,9 @@ export class RelayService {
   /**
    * Takes the sender's and the recipient's tokens; false when the recipient's bucket refused.
    * Either refusal is the message's status; the sender's own is also thrown (an `error` frame;
-   * a jailed socket is closed).
+   * a jailed socket is closed). Synchronous unless the recipient's bucket is in the store.
    */
-  private async admit(sender: SenderSession, to: string, statusId: unknown): Promise<boolean> {
+  private admit(sender: SenderSession, to: string, statusId: unknown): boolean | Promise<boolean> {
     try {
       this.limiter.takeLocal('msg_send', sender.identity);
     } catch (err) {
@@ -211,30 +252,54 @@ export class RelayService {
    * Takes the recipient's token; false (the sender told: rate_limited, or invalid_recipient for
    * a recipient only the offline queue can reach that has no key bundle) when refused.
    */
-  private async admitRecipient(
+  private admitRecipient(
     sender: SenderSession,
     to: string,
     statusId: unknown,
-  ): Promise<boolean> {
+  ): boolean | Promise<boolean> {
+    let taken: boolean | Promise<boolean>;
     try {
-      if (await this.limiter.takeRecipient(to, this.router.requiresBundle(to))) return true;
-      this.router.countNoRecipient();
-      sender.sendStatus(statusFrame(statusId, to, 'rejected', 'invalid_recipient'));
+      taken = this.limiter.takeRecipientNow(
+        to,
+        this.router.requiresBundle(to),
+        this.router.isLocal(to),
+      );
     } catch (err) {
-      const { retryAfterS } = asRelayError(err);
-      sender.sendStatus(statusFrame(statusId, to, 'rejected', 'rate_limited', retryAfterS));
+      return this.recipientRefused(sender, to, statusId, err);
     }
+    if (taken === true) return true;
+    if (taken === false) return this.noRecipient(sender, to, statusId);
+    return taken.then(
+      (known) => known || this.noRecipient(sender, to, statusId),
+      (err: unknown) => this.recipientRefused(sender, to, statusId, err),
+    );
+  }
+
+  private noRecipient(sender: SenderSession, to: string, statusId: unknown): false {
+    this.router.countNoRecipient();
+    sender.sendStatus(statusFrame(statusId, to, 'rejected', 'invalid_recipient'));
+    return false;
+  }
+
+  private recipientRefused(
+    sender: SenderSession,
+    to: string,
+    statusId: unknown,
+    err: unknown,
+  ): false {
+    const { retryAfterS } = asRelayError(err);
+    sender.sendStatus(statusFrame(statusId, to, 'rejected', 'rate_limited', retryAfterS));
     return false;
   }
 
   /** Routes one message and reports its fate to the sender as delivery_status. */
-  private async route(
+  private route(
     sender: SenderSession,
     to: string,
     statusId: unknown,
     id: string,
     delivery: Delivery,
-  ): Promise<void> {
+  ): Pending {
     const notify = (status: DeliveryStatus, reason?: RejectReason) =>
       sender.sendStatus(statusFrame(statusId ?? id, to, status, reason));
     const chargeQueued = (bytes: number): RejectReason | undefined => {
@@ -246,11 +311,12 @@ export class RelayService {
         return asRelayError(err).code === 'rate_limited' ? 'rate_limited' : 'too_large';
       }
     };
+    let sent;
     try {
-      await this.router.send(to, { id, delivery, chargeQueued }, notify);
+      sent = this.router.sendNow(to, { id, delivery, chargeQueued }, notify);
     } catch (err) {
-      if (!(err instanceof StoreUnavailableError)) throw err;
-      notify('rejected', 'storage_unavailable');
+      return unavailable(err, notify);
     }
+    return sent?.catch((err: unknown) => unavailable(err, notify));
   }
 }

@@ -143,18 +143,35 @@ export class Router {
     this.queue.countRefused('no_recipient');
   }
 
+  /** True when `address` has a session here. */
+  isLocal(address: string): boolean {
+    return this.registry.has(address);
+  }
+
   /** Routes a message to `recipient`; `notify` receives the sender's delivery status. */
   async send(recipient: string, message: OutboundMessage, notify?: Notify): Promise<void> {
-    const { id, delivery } = message;
+    return this.sendNow(recipient, message, notify);
+  }
+
+  /** send() for the hot path: synchronous (no promise) when the recipient has a session here. */
+  sendNow(recipient: string, message: OutboundMessage, notify?: Notify): void | Promise<void> {
     const entry = this.registry.get(recipient);
-    if (entry) {
-      const carried = message.volatile
-        ? undefined
-        : { recipient, id, offline: () => offlineForm(delivery), inQueue: false, notify };
-      if (entry.draining) entry.held.push({ delivery, carried });
-      else this.queue.hand(entry, delivery, carried);
-      return;
-    }
+    if (entry === undefined) return this.sendAway(recipient, message, notify);
+    const { id, delivery } = message;
+    const carried = message.volatile
+      ? undefined
+      : { recipient, id, offline: () => offlineForm(delivery), inQueue: false, notify };
+    if (entry.draining) entry.held.push({ delivery, carried });
+    else this.queue.hand(entry, delivery, carried);
+  }
+
+  /** A recipient with no session here: the offline queue, then a notification. */
+  private async sendAway(
+    recipient: string,
+    message: OutboundMessage,
+    notify?: Notify,
+  ): Promise<void> {
+    const { id, delivery } = message;
     if (message.volatile) {
       await this.publish(recipient, { kind: 'volatile', delivery });
       return;

@@ -99,6 +99,17 @@ export interface Store {
     cost?: number,
   ): Promise<TakeResult | 'no_recipient'>;
 
+  /** takeTokens, synchronously: only a store in this process (memory) has it, so the relay's hot
+   *  path makes no promise per message for it. */
+  takeTokensNow?(key: string, spec: BucketSpec, cost?: number): TakeResult;
+  /** takeRecipientTokens, synchronously (see takeTokensNow). */
+  takeRecipientTokensNow?(
+    identityHash: string,
+    key: string,
+    spec: BucketSpec,
+    cost?: number,
+  ): TakeResult | 'no_recipient';
+
   /** Stores a bundle, replacing the identity part and the whole one-time prekey set.
    *  Records first-seen time (if absent) and adds the identity to the random pool.
    *  Returns the number of prekeys stored. */

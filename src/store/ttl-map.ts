@@ -50,6 +50,19 @@ export class TtlMap<V> {
     } else this.entries.set(key, { value, expiresAt: this.now() + ttlMs });
   }
 
+  /** get(), and the entry (when there) now lives `ttlMs` from now: one lookup for both. */
+  refresh(key: string, ttlMs: number): V | undefined {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    const now = this.now();
+    if (entry.expiresAt <= now) {
+      this.reclaim(key, entry);
+      return undefined;
+    }
+    entry.expiresAt = now + ttlMs;
+    return entry.value;
+  }
+
   /** Extends (or shortens) the life of an existing entry. */
   expire(key: string, ttlMs: number): void {
     const entry = this.entries.get(key);

@@ -3,6 +3,7 @@
 // gives it through the socket's outbox (padding, jitter, pacing — normalize/). Inbound frames are
 // handled one at a time, in order.
 import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { Config } from '../config.js';
 import { RelayError, asRelayError, type ErrorCode } from '../errors.js';
@@ -10,8 +11,8 @@ import type { Json } from '../json.js';
 import { MAX_JSON_DEPTH, parseJsonObject } from '../json-input.js';
 import type { IpBlinder, Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { padBinary, padJson } from '../normalize/padding.js';
-import type { Outbox, TrafficShaper } from '../normalize/traffic-shaper.js';
+import { padBinaryFrame, padJsonFrame } from '../normalize/padding.js';
+import type { OutboundFrame, Outbox, TrafficShaper } from '../normalize/traffic-shaper.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
 import type { AuthService } from '../relay/auth-service.js';
 import type { CloseReason } from '../relay/channel.js';
@@ -20,6 +21,7 @@ import type { Carried } from '../relay/endpoint.js';
 import type { RelayService, SenderSession } from '../relay/relay-service.js';
 import type { Router } from '../relay/router.js';
 import { closeCodeFor, errorFrame } from './error-frame.js';
+import { SocketSink } from './socket-sink.js';
 
 export interface SessionDeps {
   config: Config;
@@ -53,7 +55,10 @@ export class Session implements SenderSession {
   private authedAs: string | undefined;
   private closeReason: CloseReason | undefined;
   private readonly outbox: Outbox;
-  private inbound: Promise<void> = Promise.resolve();
+  /** Frames received while an earlier one was still being handled, in order. */
+  private readonly backlog: Array<{ data: Buffer; isBinary: boolean }> = [];
+  /** A frame's handling is waiting for the store: later frames go to the backlog. */
+  private handling = false;
   /** Bytes of received frames not handled yet. */
   private inboundBytes = 0;
   private authTimer: NodeJS.Timeout | undefined;
@@ -62,29 +67,18 @@ export class Session implements SenderSession {
 
   constructor(
     private readonly ws: WebSocket,
+    socket: Duplex,
     readonly ipKey: string,
     private readonly deps: SessionDeps,
   ) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
-    this.outbox = deps.shaper.attach(ws, {
+    this.outbox = deps.shaper.attach(new SocketSink(ws, socket), {
       onStalled: () => this.onStalled(),
       onWritable: () => this.onWritable(),
     });
     // While more than one message's worth waits to be handled the socket is paused, so a client
     // sending faster than the relay handles cannot make it buffer more.
-    const pauseAbove = deps.config.maxWsMessageBytes;
-    ws.on('message', (data, isBinary) => {
-      const frame = data as Buffer;
-      this.inboundBytes += frame.length;
-      if (this.inboundBytes > pauseAbove) ws.pause();
-      this.inbound = this.inbound
-        .then(() => this.onFrame(frame, isBinary))
-        .catch((err: unknown) => deps.logger.error({ err }, 'frame handling failed'))
-        .then(() => {
-          this.inboundBytes -= frame.length;
-          if (ws.isPaused && this.inboundBytes <= pauseAbove) ws.resume();
-        });
-    });
+    ws.on('message', this.onMessage);
     ws.on('close', () => void this.onClose());
     ws.on('error', () => undefined); // 'close' follows; nothing to add
     this.authTimer = setTimeout(
@@ -111,15 +105,19 @@ export class Session implements SenderSession {
     }
     // Over the socket's byte cap the outbox refuses: the router keeps it queued (onWritable).
     return this.outbox.enqueue({
-      data: delivery.kind === 'json' ? padJson(delivery.value) : padBinary(delivery.data),
+      data: delivery.kind === 'json' ? padJsonFrame(delivery.value) : padBinaryFrame(delivery.data),
       binary: delivery.kind === 'binary',
+      framed: true,
       real: true,
       jitter: true,
       bounded: true,
       carries: carried,
-      onWritten: carried ? () => this.deps.router.written(this, carried) : undefined,
+      onWritten: carried ? this.onCarriedWritten : undefined,
     });
   }
+
+  private readonly onCarriedWritten = (frame: OutboundFrame): void =>
+    this.deps.router.written(this, frame.carries as Carried);
 
   closeWith(reason: CloseReason): void {
     if (this.state === 'closing' || this.state === 'closed') return;
@@ -128,12 +126,14 @@ export class Session implements SenderSession {
   }
 
   sendStatus(frame: Json): void {
-    this.outbox.enqueue({ data: padJson(frame), binary: false, real: true, jitter: true });
+    const data = padJsonFrame(frame);
+    this.outbox.enqueue({ data, binary: false, framed: true, real: true, jitter: true });
   }
 
   /** A frame that is not a delivery: no jitter, but still in order behind earlier frames. */
   sendControl(frame: Json, real = true): void {
-    this.outbox.enqueue({ data: padJson(frame), binary: false, real, jitter: false });
+    const data = padJsonFrame(frame);
+    this.outbox.enqueue({ data, binary: false, framed: true, real, jitter: false });
   }
 
   // --- Closing ---------------------------------------------------------------------------
@@ -147,8 +147,9 @@ export class Session implements SenderSession {
     const close = () => this.ws.close(closeCodeFor(code), code);
     setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
     this.outbox.enqueue({
-      data: padJson(errorFrame(new RelayError(400, code, message, retryAfterS))),
+      data: padJsonFrame(errorFrame(new RelayError(400, code, message, retryAfterS))),
       binary: false,
+      framed: true,
       real: true,
       jitter: false,
       onWritten: close,
@@ -188,29 +189,87 @@ export class Session implements SenderSession {
 
   // --- Inbound -----------------------------------------------------------------------------
 
-  private async onFrame(data: Buffer, isBinary: boolean): Promise<void> {
-    if (this.state === 'closing' || this.state === 'closed') return;
-    try {
-      this.deps.limiter.takeLocal('ws_frames', this.ipKey);
-      if (isBinary) {
-        if (this.state !== 'authenticated') return this.fail('auth_required', 'Authenticate first');
-        this.outbox.noteInboundReal();
-        return await this.deps.relay.handleBinary(this, data);
+  // Frames are handled one at a time, in order. Most are handled synchronously (nothing to wait
+  // for): no promise is made for them. A frame that waits for the store holds the later ones in
+  // the backlog until it is done.
+  private readonly onMessage = (data: unknown, isBinary: boolean): void => {
+    const frame = data as Buffer;
+    this.inboundBytes += frame.length;
+    if (this.inboundBytes > this.deps.config.maxWsMessageBytes) this.ws.pause();
+    if (this.handling) this.backlog.push({ data: frame, isBinary });
+    else this.handleFrom(frame, isBinary);
+  };
+
+  /** Handles `frame`, then the backlog, until one of them has to wait. */
+  private handleFrom(frame: Buffer, isBinary: boolean): void {
+    for (;;) {
+      const pending = this.handleOne(frame, isBinary);
+      if (pending !== undefined) {
+        this.handling = true;
+        void pending.then(() => this.afterWait(frame));
+        return;
       }
-      const frame = parseFrame(data);
-      const type = frame.type as string;
-      if (DUMMY_TYPES.has(type)) return this.answerDummy(frame);
-      this.outbox.noteInboundReal();
-      if (this.state !== 'authenticated') {
-        if (!PRE_AUTH_TYPES.has(type)) return this.fail('auth_required', 'Authenticate first');
-        return await this.authenticate(frame);
-      }
-      if (type === 'auth')
-        throw new RelayError(400, 'already_authenticated', 'This socket is already authenticated');
-      await this.deps.relay.handle(this, frame);
-    } catch (err) {
-      this.refuse(err);
+      this.handled(frame);
+      const next = this.backlog.shift();
+      if (next === undefined) return;
+      frame = next.data;
+      isBinary = next.isBinary;
     }
+  }
+
+  private afterWait(frame: Buffer): void {
+    this.handling = false;
+    this.handled(frame);
+    const next = this.backlog.shift();
+    if (next !== undefined) this.handleFrom(next.data, next.isBinary);
+  }
+
+  private handled(frame: Buffer): void {
+    this.inboundBytes -= frame.length;
+    if (this.ws.isPaused && this.inboundBytes <= this.deps.config.maxWsMessageBytes)
+      this.ws.resume();
+  }
+
+  /** One frame; a promise (never rejected) when its handling has to wait. */
+  private handleOne(data: Buffer, isBinary: boolean): Promise<void> | undefined {
+    let pending;
+    try {
+      pending = this.onFrame(data, isBinary);
+    } catch (err) {
+      this.refuseOrLog(err);
+      return undefined;
+    }
+    return pending?.catch((err: unknown) => this.refuseOrLog(err));
+  }
+
+  private refuseOrLog(err: unknown): void {
+    try {
+      this.refuse(err);
+    } catch (unexpected) {
+      this.deps.logger.error({ err: unexpected }, 'frame handling failed');
+    }
+  }
+
+  /** Throws (or rejects with) a refusal; undefined when done at once. */
+  private onFrame(data: Buffer, isBinary: boolean): Promise<void> | void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.deps.limiter.takeLocal('ws_frames', this.ipKey);
+    if (isBinary) {
+      if (this.state !== 'authenticated') return this.fail('auth_required', 'Authenticate first');
+      this.outbox.noteInboundReal();
+      return this.deps.relay.binaryFrame(this, data);
+    }
+    const frame = parseFrame(data);
+    const type = frame.type as string;
+    if (DUMMY_TYPES.has(type)) return this.answerDummy(frame);
+    this.outbox.noteInboundReal();
+    if (this.state !== 'authenticated') {
+      if (!PRE_AUTH_TYPES.has(type)) return this.fail('auth_required', 'Authenticate first');
+      return this.authenticate(frame);
+    }
+    if (type === 'auth')
+      throw new RelayError(400, 'already_authenticated', 'This socket is already authenticated');
+    return this.deps.relay.jsonFrame(this, frame);
   }
 
   private answerDummy(frame: Json): void {

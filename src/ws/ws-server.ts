@@ -38,7 +38,7 @@ export class WebSocketLayer {
   private open(ws: WebSocket, socket: Socket, ipKey: string): void {
     socket.setKeepAlive(true, KEEPALIVE_MS);
     socket.setTimeout(this.deps.config.idleTimeoutS * 1000, () => ws.terminate());
-    this.sessions.add(new Session(ws, ipKey, this.deps));
+    this.sessions.add(new Session(ws, socket, ipKey, this.deps));
   }
 
   /** Refuses new sockets, closes every session (`server_shutdown`) and waits for their cleanup. */

@@ -128,6 +128,10 @@ export class MemoryStore implements Store {
   }
 
   async takeTokens(key: string, spec: BucketSpec, cost = 1): Promise<TakeResult> {
+    return this.takeTokensNow(key, spec, cost);
+  }
+
+  takeTokensNow(key: string, spec: BucketSpec, cost = 1): TakeResult {
     this.check();
     const now = this.now();
     let state = this.buckets.get(key);
@@ -143,9 +147,18 @@ export class MemoryStore implements Store {
     spec: BucketSpec,
     cost = 1,
   ): Promise<TakeResult | 'no_recipient'> {
+    return this.takeRecipientTokensNow(identityHash, key, spec, cost);
+  }
+
+  takeRecipientTokensNow(
+    identityHash: string,
+    key: string,
+    spec: BucketSpec,
+    cost = 1,
+  ): TakeResult | 'no_recipient' {
     this.check();
     if (!this.bundles.get(identityHash)) return 'no_recipient';
-    return this.takeTokens(key, spec, cost);
+    return this.takeTokensNow(key, spec, cost);
   }
 
   async putBundle(
