@@ -62,7 +62,10 @@ describe('Redis with Sentinel', () => {
     try {
       const store = sentinelStore({ requireVolatile: true });
       await store.connect();
-      await assert.rejects(store.ready(), new RegExp(`RDB.*replica 127.0.0.1:${replica.port}`));
+      await assert.rejects(
+        store.ready().finally(() => store.close()),
+        new RegExp(`RDB.*replica 127.0.0.1:${replica.port}`),
+      );
     } finally {
       await redisCli(replica.port, 'config', 'set', 'save', '');
     }

@@ -149,9 +149,9 @@ export async function closeClient(client: RedisClient): Promise<void> {
 }
 
 /**
- * The persistence modes turned on in any node ('RDB', 'AOF'): every node of a cluster (masters
- * and replicas), or the master and the replicas it lists in INFO replication (reached with the
- * master's credentials). Throws when CONFIG is refused or a replica cannot be reached.
+ * The persistence modes turned on in any node ('RDB', 'AOF'): every master (every master of a
+ * cluster, or the one master) and every replica each lists in INFO replication, reached with the
+ * master's credentials. Throws when CONFIG is refused or a replica cannot be reached.
  */
 export async function persistenceModes(client: RedisClient): Promise<string[]> {
   const modes = new Set<string>();
@@ -163,29 +163,28 @@ export async function persistenceModes(client: RedisClient): Promise<string[]> {
     if (save.trim() !== '') modes.add(`RDB (save "${save}") on ${name}`);
     if (appendonly === 'yes') modes.add(`AOF (appendonly yes) on ${name}`);
   };
-  if (client instanceof Cluster) {
-    for (const node of client.nodes('all')) await check(node, nodeName(node));
-    return [...modes];
-  }
-  await check(client, 'the master');
-  for (const replica of replicasOf(await client.info('replication'))) {
-    const probe = new Redis({
-      host: replica.host,
-      port: replica.port,
-      username: client.options.username,
-      password: client.options.password,
-      tls: client.options.tls,
-      connectTimeout: CONNECT_TIMEOUT_MS,
-      commandTimeout: COMMAND_TIMEOUT_MS,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-      lazyConnect: true,
-    });
-    probe.on('error', () => undefined);
-    try {
-      await check(probe, `replica ${replica.host}:${replica.port}`);
-    } finally {
-      probe.disconnect();
+  const masters = client instanceof Cluster ? client.nodes('master') : [client];
+  for (const master of masters) {
+    await check(master, `master ${nodeName(master)}`);
+    for (const replica of replicasOf(await master.info('replication'))) {
+      const probe = new Redis({
+        host: replica.host,
+        port: replica.port,
+        username: master.options.username,
+        password: master.options.password,
+        tls: master.options.tls,
+        connectTimeout: CONNECT_TIMEOUT_MS,
+        commandTimeout: COMMAND_TIMEOUT_MS,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+        lazyConnect: true,
+      });
+      probe.on('error', () => undefined);
+      try {
+        await check(probe, `replica ${replica.host}:${replica.port}`);
+      } finally {
+        probe.disconnect();
+      }
     }
   }
   return [...modes];
