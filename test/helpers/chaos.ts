@@ -293,8 +293,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           );
           inFlight.add(one);
           void one.finally(() => inFlight.delete(one));
-          if (inFlight.size >= 4) await Promise.race(inFlight);
-          await sleep(randomInt(0, 20));
+          if (inFlight.size >= 8) await Promise.race(inFlight);
+          await sleep(randomInt(0, 10));
         }
         await Promise.all(inFlight);
       }),
@@ -308,7 +308,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     const confirmed = [...outcomes].filter(([, o]) => o === 'queued' || o === 'delivered');
     await waitFor(() => confirmed.every(([envelope]) => handed.has(envelope)), {
-      timeoutMs: 60_000,
+      timeoutMs: 30_000,
       what: 'every confirmed message is handed over',
     }).catch(() => undefined);
     let leftInQueues = await offlineQueues(cluster);
