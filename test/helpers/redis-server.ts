@@ -252,7 +252,7 @@ export async function startRedisCluster(
           return orphan !== '';
         },
         {
-          timeoutMs: START_TIMEOUT_MS * 2,
+          timeoutMs: START_TIMEOUT_MS * 6,
           what: 'the rejoined node sees a master without replica',
         },
       );
