@@ -73,6 +73,11 @@ function crossCheck(c: Config): void {
   if (c.redisUrl !== undefined && c.redisCluster.length > 0) {
     throw new ConfigError('ENTROPY_REDIS_URL and ENTROPY_REDIS_CLUSTER are exclusive: give one');
   }
+  if (c.redisSentinels.length > 0 && (c.redisUrl !== undefined || c.redisCluster.length > 0)) {
+    throw new ConfigError(
+      'ENTROPY_REDIS_SENTINELS excludes ENTROPY_REDIS_URL and ENTROPY_REDIS_CLUSTER: give one',
+    );
+  }
   if (c.powBase > c.powMax) {
     throw new ConfigError(
       `ENTROPY_POW_BASE (${c.powBase}) must not exceed ENTROPY_POW_MAX (${c.powMax})`,

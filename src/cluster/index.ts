@@ -8,7 +8,11 @@ import { Primary } from './primary.js';
 
 /** Whether the relays would share a store (more than one worker needs one). */
 function sharedStore(config: Config): boolean {
-  return config.redisUrl !== undefined || config.redisCluster.length > 0;
+  return (
+    config.redisUrl !== undefined ||
+    config.redisCluster.length > 0 ||
+    config.redisSentinels.length > 0
+  );
 }
 
 /** How many workers to run ("auto": one per core); throws a ConfigError when more than one is
@@ -18,7 +22,7 @@ export function workerCount(config: Config, cores = availableParallelism()): num
   const workers = config.workers === 'auto' ? cores : config.workers;
   if (workers > 1 && !sharedStore(config)) {
     throw new ConfigError(
-      `ENTROPY_WORKERS=${config.workers} (${workers} workers) needs a shared store: set ENTROPY_REDIS_URL or ENTROPY_REDIS_CLUSTER, or run one worker`,
+      `ENTROPY_WORKERS=${config.workers} (${workers} workers) needs a shared store: set ENTROPY_REDIS_URL, ENTROPY_REDIS_CLUSTER or ENTROPY_REDIS_SENTINELS, or run one worker`,
     );
   }
   return workers;

@@ -179,6 +179,41 @@ export const OPTIONS = Object.freeze([
     check: (v) =>
       (v.find((n) => !/^[^\s:]+:\d+$/.test(n)) && 'entries must be host:port') || undefined,
   }),
+  list({
+    key: 'redisSentinels',
+    env: 'ENTROPY_REDIS_SENTINELS',
+    default: [],
+    describe: 'Comma list of Redis Sentinels (host:port): the master they name is the store',
+    check: (v) =>
+      (v.find((n) => !/^[^\s:]+:\d+$/.test(n)) && 'entries must be host:port') || undefined,
+  }),
+  text({
+    key: 'redisSentinelName',
+    env: 'ENTROPY_REDIS_SENTINEL_NAME',
+    default: 'mymaster',
+    describe: 'Name of the master the Sentinels watch',
+  }),
+  optionalText({
+    key: 'redisSentinelPassword',
+    env: 'ENTROPY_REDIS_SENTINEL_PASSWORD',
+    describe: 'Password of the Sentinels themselves (requirepass in sentinel.conf)',
+  }),
+  int({
+    key: 'redisWaitReplicas',
+    env: 'ENTROPY_REDIS_WAIT_REPLICAS',
+    default: 0,
+    min: 0,
+    max: 16,
+    describe: 'Replicas that must hold a write (WAIT) before the client hears it is stored',
+  }),
+  int({
+    key: 'redisWaitTimeoutMs',
+    env: 'ENTROPY_REDIS_WAIT_TIMEOUT_MS',
+    default: 1000,
+    min: 1,
+    max: 60_000,
+    describe: 'How long a write waits for those replicas before it is refused (503)',
+  }),
   bool({
     key: 'requireVolatile',
     env: 'ENTROPY_REQUIRE_VOLATILE',

@@ -286,13 +286,15 @@ export class Router {
             }
           : undefined;
         if (!entry) return notify?.('queued');
-        // Already in the queue: the live write removes it (or the client's ack does).
+        // Already in the queue. A `msg` stays there until the client acks its id (written is
+        // not received: a socket dying right after the write must not lose it); frames the
+        // client cannot ack by that id leave it once written.
         const carried: Carried = {
           recipient: address,
           id: message.id,
           offline: () => '',
           inQueue: true,
-          live: true,
+          live: !ackedById(message.delivery, message.id),
           notify,
         };
         if (entry.draining) entry.held.push({ delivery: message.delivery, carried });
@@ -326,4 +328,11 @@ export class Router {
     if (message?.kind === 'status')
       this.settle(message.correlation, message.status, message.reason);
   }
+}
+
+/** A `msg` frame carrying the queue id: what a client acks (PROTOCOL.md §4.5). */
+function ackedById(delivery: Delivery, id: string): boolean {
+  if (delivery.kind !== 'json') return false;
+  const frame = delivery.value as { type?: unknown; id?: unknown } | null;
+  return frame?.type === 'msg' && frame.id === id;
 }

@@ -1,7 +1,7 @@
 // Starts throwaway redis-server processes for tests: free ports, volatile, own temp dir.
 // Tests never touch a Redis they did not start (in particular not the one on port 6379).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,13 +19,31 @@ export interface TestRedisServer {
   stop(): Promise<void>;
   /** Starts it again on the same port (after stop). */
   start(): Promise<void>;
+  /** SIGKILL (no shutdown, nothing flushed), and waits for it to exit. */
+  kill(): Promise<void>;
 }
 
 export interface TestRedisCluster {
-  /** "127.0.0.1:port" of every master. */
+  /** "127.0.0.1:port" of every master (at creation). */
   nodes: string[];
+  /** Every server, masters and replicas. */
+  servers: TestRedisServer[];
+  /** The servers that are masters now (asked with ROLE; dead servers are skipped). */
+  masters(): Promise<TestRedisServer[]>;
+  /** The master serving `key`'s slot now. */
+  ownerOf(key: string): Promise<TestRedisServer>;
+  /**
+   * Starts a killed server again, empty, and makes it a replica of a master that has none (a
+   * failed node replaced); resolves once it has synced.
+   */
+  rejoin(server: TestRedisServer): Promise<void>;
   stop(): Promise<void>;
 }
+
+/** Cluster nodes declare a peer failed after this long (replicas then take over). */
+export const CLUSTER_NODE_TIMEOUT_MS = 1000;
+/** Sentinels declare a master down after this long. */
+export const SENTINEL_DOWN_AFTER_MS = 1000;
 
 export async function freePort(): Promise<number> {
   for (;;) {
@@ -72,7 +90,17 @@ export async function startRedisServer(extraArgs: ExtraArgs = []): Promise<TestR
 }
 
 /** A redis-server on a port free now, not started yet: nothing listens there until start(). */
-export async function unstartedRedisServer(extraArgs: ExtraArgs = []): Promise<TestRedisServer> {
+export function unstartedRedisServer(extraArgs: ExtraArgs = []): Promise<TestRedisServer> {
+  return unstartedProcess((port, dir) => {
+    const extra = typeof extraArgs === 'function' ? extraArgs(port, dir) : extraArgs;
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly'];
+    return { command: 'redis-server', args: [...args, 'no', '--dir', dir, ...extra] };
+  });
+}
+
+type Launch = (port: number, dir: string) => { command: string; args: string[] };
+
+async function unstartedProcess(launch: Launch): Promise<TestRedisServer> {
   const port = await freePort();
   let dir = '';
   let child: ChildProcess | undefined;
@@ -80,24 +108,14 @@ export async function unstartedRedisServer(extraArgs: ExtraArgs = []): Promise<T
   const killOnExit = (): void => {
     child?.kill('SIGKILL');
   };
+  process.setMaxListeners(Math.max(process.getMaxListeners(), 64));
 
   async function start(): Promise<void> {
     if (child) return;
     dir = mkdtempSync(join(tmpdir(), 'entropy-redis-'));
-    const extra = typeof extraArgs === 'function' ? extraArgs(port, dir) : extraArgs;
-    const args = [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-    ];
-    args.push('--dir', dir, ...extra);
+    const { command, args } = launch(port, dir);
     let output = '';
-    const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
     proc.stdout.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000)));
     proc.stderr.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000)));
@@ -118,7 +136,7 @@ export async function unstartedRedisServer(extraArgs: ExtraArgs = []): Promise<T
       child = undefined;
       process.removeListener('exit', killOnExit);
       rmSync(dir, { recursive: true, force: true });
-      throw new Error(`redis-server on port ${port} did not start:\n${output}`);
+      throw new Error(`${command} on port ${port} did not start:\n${output}`);
     }
   }
 
@@ -135,46 +153,253 @@ export async function unstartedRedisServer(extraArgs: ExtraArgs = []): Promise<T
     rmSync(dir, { recursive: true, force: true });
   }
 
-  return { port, url: `redis://127.0.0.1:${port}`, stop, start };
+  async function kill(): Promise<void> {
+    if (!child) return;
+    const proc = child;
+    child = undefined;
+    process.removeListener('exit', killOnExit);
+    proc.kill('SIGKILL');
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  return { port, url: `redis://127.0.0.1:${port}`, stop, start, kill };
 }
 
-/** Starts `n` masters (no replicas), creates the cluster and waits until every node says ok. */
-export async function startRedisCluster(n = 3): Promise<TestRedisCluster> {
+/**
+ * Starts `masters` masters with `replicas` replicas each, creates the cluster and waits until
+ * every node says ok. `extraArgs` go to every node (e.g. maxmemory).
+ */
+export async function startRedisCluster(
+  masters = 3,
+  replicas = 0,
+  extraArgs: string[] = [],
+): Promise<TestRedisCluster> {
   const servers: TestRedisServer[] = [];
+  const busPorts = new Map<TestRedisServer, number>();
   try {
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < masters * (1 + replicas); i++) {
       // The bus port is chosen explicitly: port + 10000 may be taken or out of range.
       const busPort = await freePort();
-      servers.push(
-        await startRedisServer((port, dir) => [
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          join(dir, `nodes-${port}.conf`),
-          '--cluster-port',
-          String(busPort),
-        ]),
-      );
+      const server = await startRedisServer((port, dir) => [
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        join(dir, `nodes-${port}.conf`),
+        '--cluster-port',
+        String(busPort),
+        '--cluster-node-timeout',
+        String(CLUSTER_NODE_TIMEOUT_MS),
+        // A replica takes over however long it was cut off from its master.
+        '--cluster-replica-validity-factor',
+        '0',
+        ...extraArgs,
+      ]);
+      servers.push(server);
+      busPorts.set(server, busPort);
     }
-    const nodes = servers.map((s) => `127.0.0.1:${s.port}`);
+    const all = servers.map((s) => `127.0.0.1:${s.port}`);
     await run('redis-cli', [
       '--cluster',
       'create',
-      ...nodes,
+      ...all,
       '--cluster-replicas',
-      '0',
+      String(replicas),
       '--cluster-yes',
     ]);
-    const clusterOk = async (server: TestRedisServer) =>
-      (await redisCli(server.port, 'cluster', 'info')).includes('cluster_state:ok');
     await waitFor(async () => (await Promise.all(servers.map(clusterOk))).every(Boolean), {
       timeoutMs: START_TIMEOUT_MS * 2,
       what: 'every node of the Redis Cluster says ok',
     });
-    return { nodes, stop: () => stopAll(servers) };
+    // Replicas must have synced before a test kills their master.
+    if (replicas > 0) {
+      await waitFor(async () => (await Promise.all(servers.map(replicaSynced))).every(Boolean), {
+        timeoutMs: START_TIMEOUT_MS * 2,
+        what: 'every replica of the Redis Cluster has synced',
+      });
+    }
+    const current = async () => {
+      const roles = await Promise.all(servers.map(roleOf));
+      return servers.filter((_, i) => roles[i] === 'master');
+    };
+    const nodes = (await current()).map((s) => `127.0.0.1:${s.port}`);
+    const ownerOf = async (key: string): Promise<TestRedisServer> => {
+      for (const master of await current()) {
+        // Any other node answers MOVED.
+        if (!(await redisCli(master.port, 'exists', key)).includes('MOVED')) return master;
+      }
+      throw new Error(`No master serves ${key}`);
+    };
+    const rejoin = async (server: TestRedisServer): Promise<void> => {
+      await server.start();
+      const peer = (await current())[0]!;
+      await redisCli(
+        server.port,
+        'cluster',
+        'meet',
+        '127.0.0.1',
+        String(peer.port),
+        String(busPorts.get(peer)),
+      );
+      let orphan = '';
+      await waitFor(
+        async () => {
+          const lines = (await redisCli(server.port, 'cluster', 'nodes')).trim().split('\n');
+          const live = lines.map((l) => l.split(' ')).filter((f) => !f[2]!.includes('fail'));
+          const followed = new Set(live.map((f) => f[3]));
+          const masters = live.filter((f) => f[2]!.includes('master') && f[8] !== undefined);
+          orphan = masters.find((f) => !followed.has(f[0]))?.[0] ?? '';
+          return orphan !== '';
+        },
+        {
+          timeoutMs: START_TIMEOUT_MS * 6,
+          what: 'the rejoined node sees a master without replica',
+        },
+      );
+      await waitFor(
+        async () => (await redisCli(server.port, 'cluster', 'replicate', orphan)).trim() === 'OK',
+        { timeoutMs: START_TIMEOUT_MS, what: 'the rejoined node replicates the orphan master' },
+      );
+      await waitFor(async () => (await replicaSynced(server)) && (await clusterOk(server)), {
+        timeoutMs: START_TIMEOUT_MS * 2,
+        what: 'the rejoined node has synced',
+      });
+    };
+    return { nodes, servers, masters: current, ownerOf, rejoin, stop: () => stopAll(servers) };
   } catch (err) {
     await stopAll(servers);
     throw err;
+  }
+}
+
+async function clusterOk(server: TestRedisServer): Promise<boolean> {
+  try {
+    return (await redisCli(server.port, 'cluster', 'info')).includes('cluster_state:ok');
+  } catch {
+    return false;
+  }
+}
+
+/** 'master', 'slave', or undefined when the server does not answer. */
+async function roleOf(server: TestRedisServer): Promise<string | undefined> {
+  try {
+    return (await redisCli(server.port, 'role')).split('\n')[0]?.trim();
+  } catch {
+    return undefined;
+  }
+}
+
+async function replicaSynced(server: TestRedisServer): Promise<boolean> {
+  const info = await redisCli(server.port, 'info', 'replication').catch(() => '');
+  return info.includes('role:master') || info.includes('master_link_status:up');
+}
+
+export interface TestSentinelSetup {
+  /** The master's name the Sentinels know. */
+  name: string;
+  /** "127.0.0.1:port" of every Sentinel. */
+  sentinels: string[];
+  /** The master first, then its replicas. */
+  servers: TestRedisServer[];
+  /** The server that is master now, per the Sentinels. */
+  master(): Promise<TestRedisServer>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A master with `replicas` replicas and `sentinels` Sentinels (quorum: a majority) watching it,
+ * quick to fail over (down after SENTINEL_DOWN_AFTER_MS). `extraArgs` go to every redis-server.
+ */
+export async function startRedisSentinels({
+  replicas = 1,
+  sentinels = 3,
+  name = 'mymaster',
+  extraArgs = [] as string[],
+} = {}): Promise<TestSentinelSetup> {
+  const servers: TestRedisServer[] = [];
+  const watchers: TestRedisServer[] = [];
+  const stop = () => stopAll([...watchers, ...servers]);
+  try {
+    servers.push(await startRedisServer(extraArgs));
+    const masterPort = servers[0]!.port;
+    for (let i = 0; i < replicas; i++) {
+      servers.push(
+        await startRedisServer(['--replicaof', '127.0.0.1', String(masterPort), ...extraArgs]),
+      );
+    }
+    await waitFor(async () => (await Promise.all(servers.map(replicaSynced))).every(Boolean), {
+      timeoutMs: START_TIMEOUT_MS * 2,
+      what: 'every replica has synced with the master',
+    });
+    const quorum = Math.floor(sentinels / 2) + 1;
+    for (let i = 0; i < sentinels; i++) {
+      watchers.push(
+        await startProcess((port, dir) => {
+          const file = join(dir, 'sentinel.conf');
+          writeFileSync(
+            file,
+            [
+              `port ${port}`,
+              'bind 127.0.0.1',
+              `dir ${dir}`,
+              `sentinel monitor ${name} 127.0.0.1 ${masterPort} ${quorum}`,
+              `sentinel down-after-milliseconds ${name} ${SENTINEL_DOWN_AFTER_MS}`,
+              `sentinel failover-timeout ${name} 5000`,
+              `sentinel parallel-syncs ${name} 1`,
+              '',
+            ].join('\n'),
+          );
+          return { command: 'redis-sentinel', args: [file] };
+        }),
+      );
+    }
+    // Every Sentinel knows the replicas and the other Sentinels before a test kills anything.
+    await waitFor(
+      async () => {
+        const views = await Promise.all(
+          watchers.map((w) => redisCli(w.port, 'sentinel', 'master', name).catch(() => '')),
+        );
+        return views.every((v) => {
+          const fields = v.split('\n').map((l) => l.trim());
+          const value = (key: string) => Number(fields[fields.indexOf(key) + 1]);
+          return value('num-slaves') >= replicas && value('num-other-sentinels') >= sentinels - 1;
+        });
+      },
+      { timeoutMs: START_TIMEOUT_MS * 3, what: 'every Sentinel sees the replicas and its peers' },
+    );
+    const master = async (): Promise<TestRedisServer> => {
+      for (const w of watchers) {
+        const reply = await redisCli(w.port, 'sentinel', 'get-master-addr-by-name', name).catch(
+          () => '',
+        );
+        const port = Number(reply.split('\n')[1]);
+        const server = servers.find((s) => s.port === port);
+        if (server) return server;
+      }
+      throw new Error('No Sentinel names a master');
+    };
+    return {
+      name,
+      sentinels: watchers.map((w) => `127.0.0.1:${w.port}`),
+      servers,
+      master,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+async function startProcess(launch: Launch): Promise<TestRedisServer> {
+  for (let attempt = 1; ; attempt++) {
+    const server = await unstartedProcess(launch);
+    try {
+      await server.start();
+      return server;
+    } catch (err) {
+      if (attempt === 3) throw err;
+    }
   }
 }
 

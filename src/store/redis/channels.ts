@@ -29,6 +29,13 @@ export class Channels {
         this.readyBefore = true;
       }),
     );
+    // A cluster replaces the sharded subscriber of a failed master and resubscribes its
+    // channels without a 'ready' of its own: it says 'subscribersReady' once done.
+    if (sharded) {
+      subscriber.on('subscribersReady', () => {
+        if (this.readyBefore) for (const listener of this.resubscribed) listener();
+      });
+    }
     subscriber.on(sharded ? 'smessage' : 'message', (channel: string, message: string) =>
       this.dispatch(channel, message),
     );

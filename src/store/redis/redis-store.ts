@@ -4,7 +4,7 @@
 // live in other slots and are updated in a second, idempotent step (one code path for a single
 // Redis and a Cluster). connect() returns at once: the store is usable once Redis first answers
 // and passes the start-up checks (persistence, eviction policy).
-import { ReplyError } from 'ioredis';
+import { Cluster, ReplyError } from 'ioredis';
 import { StoreUnavailableError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { withTimeout } from '../../time.js';
@@ -25,12 +25,15 @@ import {
   closeClient,
   createClient,
   errorMessage,
+  reviveOnEnd,
   untilReady,
   watchConnection,
   type RedisClient,
+  type SentinelEndpoint,
 } from './connection.js';
 import { POOL_KEY, channelOf, identityKeys, nicknameKey, spentSeedKey } from './keys.js';
 import { HighWaterMark } from './memory-watch.js';
+import { Replication } from './replication.js';
 import { defineScripts, runScript, type ScriptName } from './scripts.js';
 import { SharedSecret } from './shared-secret.js';
 import { checkRedisServer } from './startup-checks.js';
@@ -40,6 +43,12 @@ export interface RedisStoreOptions {
   url?: string;
   /** Seed nodes of a Redis Cluster ("host:port"); used instead of `url`. */
   cluster?: string[];
+  /** The master named by these Sentinels; used instead of `url`. */
+  sentinels?: SentinelEndpoint;
+  /** Replicas that must acknowledge (WAIT) a write before it is confirmed (default 0). */
+  waitReplicas?: number;
+  /** How long WAIT waits for them (default 1000 ms). */
+  waitTimeoutMs?: number;
   /** Refuse to run when the Redis server has RDB or AOF persistence on, or may evict keys. */
   requireVolatile: boolean;
   /** Refuse offline messages from this use of maxmemory on (percent; default 90). */
@@ -81,6 +90,7 @@ export class RedisStore implements Store {
   private readonly channels: Channels;
   private readonly secret: SharedSecret;
   private readonly highWater: HighWaterMark;
+  private readonly replication: Replication;
   private started: Promise<void> | undefined;
   /** Connected once and the start-up checks passed: operations may run. */
   private usable = false;
@@ -93,13 +103,18 @@ export class RedisStore implements Store {
     defineScripts(this.client);
     this.highWater = new HighWaterMark(this.client, options.queueHighWater ?? 90);
     this.secret = new SharedSecret(this.client, this.logger);
+    const replicas = options.waitReplicas ?? 0;
+    const waitMs = options.waitTimeoutMs ?? 1000;
+    this.replication = new Replication(options, this.client, replicas, waitMs, this.logger);
     watchConnection(this.client, 'command', this.logger);
     watchConnection(this.subscriber, 'subscriber', this.logger);
+    for (const client of new Set([this.client, this.subscriber, this.replication.client]))
+      reviveOnEnd(client, () => this.closed, this.logger);
     this.client.on('ready', () => {
       this.logger.info('Redis connected');
       void this.secret.refresh();
     });
-    const sharded = Boolean(options.cluster?.length);
+    const sharded = this.client instanceof Cluster;
     this.channels = new Channels(this.client, this.subscriber, sharded, this.logger);
   }
 
@@ -109,6 +124,7 @@ export class RedisStore implements Store {
     // Failed attempts are logged by watchConnection; ioredis keeps retrying (reconnectDelay).
     this.client.connect().catch(() => undefined);
     this.subscriber.connect().catch(() => undefined);
+    this.replication.connect();
     this.started = this.start();
     this.started.catch(() => undefined); // ready() hands the failure to whoever asks
   }
@@ -119,7 +135,11 @@ export class RedisStore implements Store {
 
   private async start(): Promise<void> {
     try {
-      await Promise.all([untilReady(this.client), untilReady(this.subscriber)]);
+      await Promise.all([
+        untilReady(this.client),
+        untilReady(this.subscriber),
+        this.replication.ready(),
+      ]);
       await checkRedisServer(this.client, this.options.requireVolatile, this.logger);
       if (this.closed) throw new StoreUnavailableError();
     } catch (err) {
@@ -138,7 +158,11 @@ export class RedisStore implements Store {
     this.secret.stop();
     this.highWater.stop();
     this.channels.close();
-    await Promise.all([closeClient(this.client), closeClient(this.subscriber)]);
+    await Promise.all([
+      closeClient(this.client),
+      closeClient(this.subscriber),
+      this.replication.close(),
+    ]);
   }
 
   async ping(): Promise<void> {
@@ -167,8 +191,14 @@ export class RedisStore implements Store {
     }
   }
 
-  private script<T>(name: ScriptName, keys: string[], args: (string | number)[] = []): Promise<T> {
-    return runScript<T>(this.client, name, keys, args);
+  /** `durable`: on the connection of writes that wait for replicas (Replication.confirm). */
+  private script<T>(
+    name: ScriptName,
+    keys: string[],
+    args: (string | number)[] = [],
+    durable = false,
+  ): Promise<T> {
+    return runScript<T>(durable ? this.replication.client : this.client, name, keys, args);
   }
 
   async sharedSecret(candidate: string): Promise<string> {
@@ -216,8 +246,10 @@ export class RedisStore implements Store {
         'putBundle',
         [keys.bundle, keys.prekeys, keys.seen],
         [ms(ttlMs), bundle, ...prekeys],
+        true,
       );
       await this.script('addToPool', [POOL_KEY], [identityHash, now + ms(ttlMs), ms(ttlMs)]);
+      await this.replication.confirm(keys.bundle);
       return count;
     });
   }
@@ -270,8 +302,10 @@ export class RedisStore implements Store {
         'claimNickname',
         [nicknameKey(lowercaseNickname)],
         [identityHash, nickname, ms(ttlMs)],
+        true,
       );
       if (claimed === 0) return 'taken';
+      await this.replication.confirm(nicknameKey(lowercaseNickname));
       const previous = await this.script<string | null>(
         'setNicknameOf',
         [identityKeys(identityHash).nickof],
@@ -301,13 +335,16 @@ export class RedisStore implements Store {
     ttlMs: number,
     maxTokens: number,
   ): Promise<void> {
-    await this.run(() =>
-      this.script(
+    await this.run(async () => {
+      const key = identityKeys(identityHash).session;
+      await this.script(
         'addSessionToken',
-        [identityKeys(identityHash).session],
+        [key],
         [tokenHash, ms(ttlMs), Math.max(1, Math.floor(maxTokens))],
-      ),
-    );
+        true,
+      );
+      await this.replication.confirm(key);
+    });
   }
 
   async hasSessionToken(identityHash: string, tokenHash: string): Promise<boolean> {
@@ -324,20 +361,33 @@ export class RedisStore implements Store {
   ): Promise<EnqueueResult> {
     return this.run(async () => {
       const keys = identityKeys(identityHash);
+      const scriptKeys = [keys.offline, keys.offsize, keys.bundle];
+      const args = [
+        limits.maxCount,
+        limits.maxBytes,
+        ms(limits.ttlMs),
+        limits.requireBundle ? 1 : 0,
+        this.highWater.reached ? 1 : 0,
+        item.id,
+        item.payload,
+      ];
       try {
-        return await this.script<EnqueueResult>(
+        if (!this.replication.enabled) {
+          return await this.script<EnqueueResult>('enqueue', scriptKeys, args);
+        }
+        const { reply, acked } = await this.replication.scriptThenWait<EnqueueResult>(
           'enqueue',
-          [keys.offline, keys.offsize, keys.bundle],
-          [
-            limits.maxCount,
-            limits.maxBytes,
-            ms(limits.ttlMs),
-            limits.requireBundle ? 1 : 0,
-            this.highWater.reached ? 1 : 0,
-            item.id,
-            item.payload,
-          ],
+          scriptKeys,
+          args,
         );
+        if (reply === 'queued' && acked < this.replication.replicas) {
+          // Not "queued" for the sender: take it back (best effort) and refuse.
+          await this.script('removeQueued', [keys.offline, keys.offsize], [item.id], true).catch(
+            () => undefined,
+          );
+          this.replication.check(acked);
+        }
+        return reply;
       } catch (err) {
         if (outOfMemory(err)) return 'storage_full';
         throw err;
@@ -365,22 +415,28 @@ export class RedisStore implements Store {
   async burnIdentity(identityHash: string): Promise<void> {
     await this.run(async () => {
       const keys = identityKeys(identityHash);
-      const nickname = await this.script<string | null>('burnIdentity', [
-        keys.nickof,
-        keys.bundle,
-        keys.prekeys,
-        keys.offline,
-        keys.offsize,
-        keys.session,
-        keys.seen,
-        ...keys.buckets,
-      ]);
+      const nickname = await this.script<string | null>(
+        'burnIdentity',
+        [
+          keys.nickof,
+          keys.bundle,
+          keys.prekeys,
+          keys.offline,
+          keys.offsize,
+          keys.session,
+          keys.seen,
+          ...keys.buckets,
+        ],
+        [],
+        true,
+      );
       await Promise.all([
         nickname === null
           ? undefined
           : this.script('releaseNickname', [nicknameKey(nickname)], [identityHash]),
         this.client.zrem(POOL_KEY, identityHash),
       ]);
+      await this.replication.confirm(keys.bundle);
     });
   }
 
