@@ -358,7 +358,12 @@ describe('entropy-relay doctor', () => {
             `:${replica.port}@`,
           ),
         );
-        const replicated = await check({ redisCluster: cluster.nodes.join(',') });
+        // Every node learns of the new replica by gossip: ask until the one asked has.
+        let replicated = await check({ redisCluster: cluster.nodes.join(',') });
+        await waitUntil(async () => {
+          replicated = await check({ redisCluster: cluster.nodes.join(',') });
+          return !detail(replicated, 'redis.cluster.replicas').startsWith('3 of 3');
+        });
         const replicas = detail(replicated, 'redis.cluster.replicas');
         assert.equal(verdict(replicated, 'redis.cluster.replicas'), 'warn');
         assert.match(replicas, /^2 of 3 masters have no replica/);
