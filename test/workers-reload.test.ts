@@ -89,6 +89,7 @@ describe('two workers, plain HTTP (--no-tls)', () => {
               failures.push(`${envelope}: ${String(err)}`);
               break;
             }
+            await pause(); // the session is going down: let its close be seen
           }
         }
         pair.sent.push(envelope);

@@ -191,7 +191,9 @@ export class RelaySessionCore<
   }
 
   get state(): SessionState {
-    if (this.ws) return 'open';
+    if (this.ws?.isOpen) return 'open';
+    // A socket that is closing is not open: sends would fail at once.
+    if (this.ws) return this.reconnect && !this.closedByUser ? 'reconnecting' : 'closed';
     if (this.reconnectTimer) return 'reconnecting';
     if (this.connecting) return 'connecting';
     return 'closed';
