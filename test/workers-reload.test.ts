@@ -120,7 +120,12 @@ describe('two workers, plain HTTP (--no-tls)', () => {
           await s.connect();
           logins++;
         } catch (err) {
-          failures.push(`session from 127.0.3.${10 + (n % 40)}: ${String(err)}`);
+          // A session that reaches an old worker as it drains is closed with server_shutdown,
+          // like every session of that worker: the client reconnects (to the new worker). Any
+          // other error is a failure.
+          if (!/shutting down/i.test(String(err))) {
+            failures.push(`session from 127.0.3.${10 + (n % 40)}: ${String(err)}`);
+          }
         }
         await s.close();
         await pause();
