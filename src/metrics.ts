@@ -141,7 +141,17 @@ export class Metrics {
   });
   readonly socketSpills = new Counter({
     name: 'entropy_socket_spills_total',
-    help: 'Messages sent to the offline queue because their socket was over its byte cap',
+    help: 'Messages sent to the offline queue because their socket was over its byte cap, or its client had too many messages unacked',
+    registers: [this.registry],
+  });
+  readonly unackedRequeued = new Counter({
+    name: 'entropy_unacked_requeued_total',
+    help: 'Live messages written to a session that ended before its client acked them, put back in the offline queue',
+    registers: [this.registry],
+  });
+  readonly unackedLost = new Counter({
+    name: 'entropy_unacked_lost_total',
+    help: 'Written, unacked messages that could not go back to the offline queue (store refused or unreachable); each is logged',
     registers: [this.registry],
   });
   readonly slowReaderCloses = new Counter({

@@ -35,16 +35,17 @@ describe('chaos', () => {
         report.events.some((e) => e.includes('rejoined')),
         'a master was killed',
       );
-      t.diagnostic(`reported delivered but never read (known limitation): ${report.lost.length}`);
+      t.diagnostic(`confirmed and never handed over: ${report.lost.length}`);
       assert.equal(report.duplicates, 0, 'no message handed twice');
       assert.deepEqual(
         report.lost.filter((l) => l.endsWith(':queued')),
         [],
-        // A live delivery between two sessions of one instance is reported `delivered` once it
-        // is written to the recipient's socket; if that socket or relay dies before the client
-        // reads it, it is in no queue (README: Known limitations). Queued ones must all arrive.
         'no message reported queued is lost',
       );
+      // A message written by the relay that is SIGKILLed, to a session of that relay, between
+      // the write and the client's ack is lost with the process (README: Known limitations):
+      // a few at most. Every socket that merely closes gives its unacked messages back.
+      assert.ok(report.lost.length <= 3, `at most a crash window lost: ${report.lost.join(' ')}`);
       assert.equal(report.leftInQueues, 0, 'the offline queues are empty');
       assert.ok((report.outcomes.delivered ?? 0) + (report.outcomes.queued ?? 0) > MESSAGES / 2);
     },

@@ -412,6 +412,94 @@ describe('router: written, acks and closes', () => {
     assert.deepEqual(next.values, [old!, ...live].map(queuedFrame));
   });
 
+  it('acks clients: a live message written and never acked goes back to the queue when the session ends', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    const e = await online(d, h, new FakeEndpoint(undefined, 0, true));
+    const { notify, statuses } = statusRecorder();
+    const [read, unread] = [message('read'), message('unread')];
+    for (const m of [read, unread]) await d.router.send(h, m, notify);
+    for (const c of e.carried) d.router.written(e, c);
+    assert.deepEqual(statuses.items, ['delivered', 'delivered']);
+    assert.deepEqual(await payloads(d, h), [], 'written live: in no queue');
+    assert.equal(await d.router.ack(h, [read.id]), 1, 'acked from the ledger, not the store');
+    await d.router.unregister(h, e);
+    assert.deepEqual(await payloads(d, h), [offlineForm(unread.delivery)]);
+    assert.deepEqual(statuses.items, ['delivered', 'delivered'], 'the sender hears nothing more');
+    assert.equal(await counterValue(d.metrics.unackedRequeued), 1);
+    const next = await online(d, h, new FakeEndpoint(undefined, 0, true));
+    assert.deepEqual(next.values, [queuedFrame(unread)], 'the same id, once');
+  });
+
+  it('v1 clients (no acks) keep no ledger: written is delivered', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    const e = await online(d, h);
+    await d.router.send(h, message(), statusRecorder().notify);
+    d.router.written(e, e.carried[0]!);
+    await d.router.unregister(h, e);
+    assert.deepEqual(await payloads(d, h), []);
+  });
+
+  it('the ledger is bounded: past 512 unacked messages new ones are queued until acks make room, in order', async (t) => {
+    const d = await domain(t, { queueMax: 2000 });
+    const h = newHash();
+    const e = await online(d, h, new FakeEndpoint(undefined, 0, true));
+    const { notify, statuses } = statusRecorder();
+    const sent = Array.from({ length: 520 }, (_, i) => message(`m${i}`));
+    for (const m of sent) {
+      await d.router.send(h, m, notify);
+      const c = e.pushed.items.at(-1)?.carried;
+      if (c?.id === m.id) d.router.written(e, c);
+    }
+    await statuses.reach(520, 'every status');
+    assert.equal(e.pushed.length, 512, 'written live: the ledger bound');
+    assert.deepEqual(statuses.items.slice(512), Array(8).fill('queued'));
+    assert.deepEqual(
+      await payloads(d, h),
+      sent.slice(512).map((m) => offlineForm(m.delivery)),
+    );
+    const later = message('after the ack');
+    await d.router.ack(
+      h,
+      sent.slice(0, 100).map((m) => m.id),
+    );
+    await d.router.send(h, later, notify);
+    await e.pushed.reach(521, 'the queued ones, then the later one');
+    assert.deepEqual(e.values.slice(512), [
+      ...sent.slice(512).map(queuedFrame),
+      msgFrame(later, 'after the ack'),
+    ]);
+  });
+
+  it('the ledger is bounded by bytes too (the socket byte cap)', async (t) => {
+    const d = await domain(t, { maxSocketBufferBytes: 64 * 1024 });
+    const h = newHash();
+    const e = await online(d, h, new FakeEndpoint(undefined, 0, true));
+    const { notify, statuses } = statusRecorder();
+    for (let i = 0; i < 10; i++) {
+      await d.router.send(h, message('x'.repeat(16 * 1024)), notify);
+      const c = e.pushed.items.at(-1)?.carried;
+      if (c && e.pushed.length === i + 1) d.router.written(e, c);
+    }
+    await statuses.reach(10, 'every status');
+    assert.equal(e.pushed.length, 4, '4 × 16 KiB reach 64 KiB');
+    assert.equal(statuses.items.filter((s) => s === 'queued').length, 6);
+  });
+
+  it('a ledger past the mailbox caps still goes back to the queue when the session ends', async (t) => {
+    const d = await domain(t, { queueMax: 3 });
+    const h = newHash();
+    await queueFor(d, h, 3);
+    const e = await online(d, h, new FakeEndpoint(undefined, 0, true));
+    const live = [message('a'), message('b')];
+    for (const m of live) await d.router.send(h, m, statusRecorder().notify);
+    for (const c of e.carried) d.router.written(e, c);
+    await d.router.unregister(h, e);
+    assert.equal((await payloads(d, h)).length, 5, 'its sender heard delivered: never dropped');
+    assert.equal(await counterValue(d.metrics.unackedLost), 0);
+  });
+
   it('account_burned: unwritten messages are rejected invalid_recipient, nothing queued', async (t) => {
     const d = await domain(t);
     const h = newHash();

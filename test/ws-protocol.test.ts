@@ -398,6 +398,33 @@ describe('WebSocket: relaying and bad input', () => {
     await Promise.all([a.peer.close(), d.peer.close()]);
   });
 
+  it('a msg written to a socket that closes before its client acks it comes back, same id', async () => {
+    const alice = generateIdentity();
+    const erin = generateIdentity();
+    const a = await authedPeer(t.relay, alice);
+    const e = await authedPeer(t.relay, erin, { acks: true });
+    a.peer.send({ type: 'relay', to: erin.identityHash, envelope: 'read', id: 'r' });
+    a.peer.send({ type: 'relay', to: erin.identityHash, envelope: 'unread', id: 'u' });
+    const read = await e.peer.nextOfType('msg');
+    const unread = await e.peer.nextOfType('msg');
+    for (const id of ['r', 'u'])
+      assert.equal((await a.peer.nextOfType('delivery_status')).status, 'delivered', id);
+    e.peer.send({ type: 'ack', ids: [read.id] });
+    e.peer.send({ type: 'ping' });
+    await e.peer.nextOfType('dummy_ack');
+    await e.peer.close();
+    const again = await authedPeer(t.relay, erin, { acks: true });
+    const back = await again.peer.nextOfType('queued_message');
+    assert.equal(back.id, unread.id);
+    assert.deepEqual(back.payload, { type: 'msg', id: unread.id, envelope: 'unread' });
+    again.peer.send({ type: 'ack', ids: [unread.id] });
+    again.peer.send({ type: 'ping' });
+    await again.peer.nextOfType('dummy_ack');
+    assert.deepEqual(await t.relay.store.queued(erin.identityHash), []);
+    assert.equal(again.peer.received.filter((r) => r.json?.type === 'queued_message').length, 1);
+    await Promise.all([a.peer.close(), again.peer.close()]);
+  });
+
   it('closes a socket whose message is over the limit with 1009', async () => {
     const a = await authedPeer(t.relay, generateIdentity());
     a.peer.send({ type: 'relay', to: 'a'.repeat(64), envelope: 'x'.repeat(1024 * 1024 + 10) });

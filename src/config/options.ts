@@ -93,7 +93,7 @@ export const OPTIONS = Object.freeze([
     min: 16 * KiB,
     max: 256 * MiB,
     describe:
-      'Bytes a WebSocket may have waiting to be written; messages over it go to the offline queue',
+      'Bytes a WebSocket may have waiting to be written, and (clients with acks) written but not acked yet; messages over it go to the offline queue',
   }),
   int({
     key: 'slowReaderGraceMs',

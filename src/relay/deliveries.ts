@@ -76,6 +76,21 @@ export function typedDelivery(frame: Json): Delivery {
   return { kind: 'json', value };
 }
 
+/** A `msg` frame's fields around its envelope, in bytes (id, type, quotes). */
+const MSG_FRAME_OVERHEAD = 96;
+
+/**
+ * What keeping a delivery until its client acks it costs, in bytes: for a `msg` frame carrying
+ * `id` (what a client acks, PROTOCOL.md §4.5); undefined for anything a client does not ack by id.
+ */
+export function ackCost(delivery: Delivery, id: string): number | undefined {
+  if (delivery.kind !== 'json') return undefined;
+  const frame = delivery.value as { type?: unknown; id?: unknown; envelope?: unknown } | null;
+  if (frame?.type !== 'msg' || frame.id !== id) return undefined;
+  const envelope = typeof frame.envelope === 'string' ? Buffer.byteLength(frame.envelope) : 0;
+  return MSG_FRAME_OVERHEAD + envelope;
+}
+
 /** What the offline queue keeps of a delivery: the JSON text of the frame, binary payloads as
  *  `{"type":"binary_payload","data_hex"}`. */
 export function offlineForm(delivery: Delivery): string {

@@ -17,6 +17,13 @@ export interface Carried {
   inQueue: boolean;
   /** Delivered live (not as queued_message): leaves the queue once written, acks or not. */
   live?: boolean;
+  /** A `msg` frame the client acks by `id`: once written (and not in the queue) it is kept in
+   *  its session's ledger until acked, and requeued if the session ends first. */
+  ackable?: boolean;
+  /** What keeping it costs, in bytes (the ledger's bound). */
+  bytes?: number;
+  /** Written and kept until acked: its sender heard `delivered` already. */
+  kept?: boolean;
   notify?: Notify;
 }
 

@@ -9,7 +9,10 @@ import { DAY_MS } from '../time.js';
 import type { EnqueueResult, QueueLimits, Store } from '../store/store.js';
 import { queuedDelivery, type Delivery, type RejectReason } from './deliveries.js';
 import type { Carried, Endpoint, Notify } from './endpoint.js';
-import type { LocalEntry, Registry } from './registry.js';
+import { UNACKED_MAX_COUNT, type LocalEntry, type Registry } from './registry.js';
+
+/** Every frame written to a client is at least this long (padding, PROTOCOL.md §6). */
+const SMALLEST_FRAME_BYTES = 1536;
 
 /** The sender's `rejected` reason for each refusal of the store. */
 const REFUSALS: Record<Exclude<EnqueueResult, 'queued'>, RejectReason> = {
@@ -23,6 +26,11 @@ export class OfflineQueue {
   private readonly limits: QueueLimits;
   /** For a message accepted for a live session and handed back (socket closed or full). */
   private readonly requeueLimits: QueueLimits;
+  /** For a message written to a session that ended before its client acked it: its sender
+   *  heard `delivered`, so it may take the mailbox past its caps by one session's ledger. */
+  private readonly unackedLimits: QueueLimits;
+  /** A session's ledger of written, unacked messages is full at this many bytes. */
+  private readonly unackedMaxBytes: number;
 
   constructor(
     private readonly store: Store,
@@ -42,6 +50,14 @@ export class OfflineQueue {
     };
     // Addressed to a proven key holder (live delivery needs no bundle): queued without one.
     this.requeueLimits = { ...this.limits, requireBundle: false };
+    this.unackedMaxBytes = config.maxSocketBufferBytes;
+    // The ledger holds at most its bound plus what the socket's outbox held when it filled.
+    const outboxFrames = Math.ceil(config.maxSocketBufferBytes / SMALLEST_FRAME_BYTES) + 1;
+    this.unackedLimits = {
+      ...this.requeueLimits,
+      maxCount: config.queueMax + UNACKED_MAX_COUNT + outboxFrames,
+      maxBytes: config.queueMaxBytes + 2 * config.maxSocketBufferBytes + config.maxWsMessageBytes,
+    };
   }
 
   /**
@@ -74,21 +90,32 @@ export class OfflineQueue {
       carried.notify?.('queued');
       return false;
     }
+    const unacked = carried.kept === true;
     try {
       const item = { id: carried.id, payload: carried.offline() };
-      const outcome = await this.store.enqueue(carried.recipient, item, this.requeueLimits);
+      const limits = unacked ? this.unackedLimits : this.requeueLimits;
+      const outcome = await this.store.enqueue(carried.recipient, item, limits);
       if (outcome !== 'queued') {
-        this.refused(outcome, carried.notify);
+        if (unacked) this.lostUnacked(outcome);
+        else this.refused(outcome, carried.notify);
         return false;
       }
-      this.metrics.messages.inc({ outcome: 'queued' });
+      if (unacked) this.metrics.unackedRequeued.inc();
+      else this.metrics.messages.inc({ outcome: 'queued' });
       carried.notify?.('queued');
       return true;
     } catch (err) {
-      this.logger.error({ err }, 'could not requeue an undelivered message');
+      if (unacked) this.lostUnacked('storage_unavailable', err);
+      else this.logger.error({ err }, 'could not requeue an undelivered message');
       carried.notify?.('rejected', 'storage_unavailable');
       return false;
     }
+  }
+
+  /** A message its sender heard `delivered` of could not go back to the queue. */
+  private lostUnacked(why: string, err?: unknown): void {
+    this.metrics.unackedLost.inc();
+    this.logger.error({ err, why }, 'a written message never acked could not be requeued');
   }
 
   /**
@@ -100,6 +127,15 @@ export class OfflineQueue {
     if (carried && entry.wasHanded(carried.id)) {
       carried.notify?.('delivered');
       return true;
+    }
+    // Its client has not acked enough of what it was written: new messages wait in the queue
+    // (in order) until acks make room (ack() resumes it).
+    if (carried && !carried.inQueue && entry.endpoint.acks) {
+      if (entry.awaitingAcks || entry.unackedFull(this.unackedMaxBytes)) {
+        entry.awaitingAcks = true;
+        this.spill(entry, carried);
+        return false;
+      }
     }
     if (entry.endpoint.push(delivery, carried)) {
       // Only queued items can come back (a drain racing a notification): remember those.
@@ -165,13 +201,23 @@ export class OfflineQueue {
   resume(address: string, endpoint: Endpoint): void {
     const entry = this.registry.get(address);
     if (entry?.endpoint !== endpoint) return;
+    // Arrivals from now on wait (held) until the drain has sent what was refused: none overtakes.
+    if (!entry.draining) {
+      entry.draining = true;
+      entry.awaitingDrain = true;
+    }
     // Refused messages still being written to the queue go first, so the drain sees them.
     void (entry.spilling ?? Promise.resolve()).then(() => this.drain(address));
   }
 
-  /** A carried message was written: it leaves the queue unless the client will ack it. */
+  /** A carried message was written: it leaves the queue unless the client will ack it; a live
+   *  one the client will ack is kept in the session's ledger until it does. */
   written(endpoint: Endpoint, carried: Carried): void {
-    if (!carried.inQueue || !(carried.live || !endpoint.acks)) return;
+    if (!carried.inQueue) {
+      if (carried.ackable && endpoint.acks) this.keepUntilAcked(endpoint, carried);
+      return;
+    }
+    if (!(carried.live || !endpoint.acks)) return;
     this.store.removeQueued(carried.recipient, [carried.id]).catch((err: unknown) => {
       this.logger.warn(
         { err },
@@ -180,9 +226,27 @@ export class OfflineQueue {
     });
   }
 
-  /** Removes acknowledged items from a session's queue. */
-  ack(address: string, ids: string[]): Promise<number> {
-    return this.store.removeQueued(address, ids);
+  private keepUntilAcked(endpoint: Endpoint, carried: Carried): void {
+    const entry = this.registry.get(carried.recipient);
+    if (entry?.endpoint === endpoint) return entry.keepUntilAcked(carried);
+    // The session let go of the address meanwhile: the client may never have read it.
+    void this.requeue({ ...carried, kept: true, notify: undefined }).then((queuedNow) => {
+      if (queuedNow) return this.announce(carried.recipient);
+    });
+  }
+
+  /** Removes acknowledged messages: from the session's ledger, the rest from its queue;
+   *  returns how many. */
+  async ack(address: string, ids: string[]): Promise<number> {
+    const entry = this.registry.get(address);
+    const rest = entry ? entry.acked(ids) : ids;
+    if (entry?.awaitingAcks && !entry.unackedFull(this.unackedMaxBytes)) {
+      entry.awaitingAcks = false;
+      this.resume(address, entry.endpoint);
+    }
+    const fromLedger = ids.length - rest.length;
+    if (rest.length === 0) return fromLedger;
+    return fromLedger + (await this.store.removeQueued(address, rest));
   }
 
   /** True when only the queue can reach `recipient` (no session here) and a message for it

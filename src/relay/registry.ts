@@ -5,6 +5,8 @@ import type { Carried, Endpoint } from './endpoint.js';
 
 /** How many delivered queue ids an address remembers, so a drain never hands one twice. */
 const HANDED_IDS_KEPT = 10_000;
+/** Live `msg` frames written and not acked yet that an address keeps (and their bytes, below). */
+export const UNACKED_MAX_COUNT = 512;
 
 export class LocalEntry {
   /** The queue is being drained: arrivals wait in `held` so they cannot overtake it. */
@@ -18,6 +20,14 @@ export class LocalEntry {
   spilling: Promise<void> | undefined;
   /** Ids of queued messages already handed to the session (a drain and a notification can race). */
   private handed: Set<string> | undefined;
+  /**
+   * The ledger: live messages written to the session that its client will ack, in no queue.
+   * Written is not received: if the session ends before the ack they go back to the queue.
+   */
+  private unacked: Map<string, Carried> | undefined;
+  unackedBytes = 0;
+  /** The ledger reached its bound: messages wait in the queue until acks make room. */
+  awaitingAcks = false;
 
   constructor(readonly endpoint: Endpoint) {}
 
@@ -31,6 +41,46 @@ export class LocalEntry {
 
   wasHanded(id: string): boolean {
     return this.handed?.has(id) ?? false;
+  }
+
+  get unackedCount(): number {
+    return this.unacked?.size ?? 0;
+  }
+
+  /** Keeps a written live message until the client acks it (its status was already sent). */
+  keepUntilAcked(carried: Carried): void {
+    this.unacked ??= new Map();
+    if (this.unacked.has(carried.id)) return;
+    this.unacked.set(carried.id, { ...carried, kept: true, notify: undefined });
+    this.unackedBytes += carried.bytes ?? 0;
+  }
+
+  /** True when the ledger is at its bound (`maxBytes`, or UNACKED_MAX_COUNT messages). */
+  unackedFull(maxBytes: number): boolean {
+    return this.unackedCount >= UNACKED_MAX_COUNT || this.unackedBytes >= maxBytes;
+  }
+
+  /** Drops acked ids from the ledger; returns the ids it did not hold (they may be queued). */
+  acked(ids: string[]): string[] {
+    if (this.unacked === undefined || this.unacked.size === 0) return ids;
+    const rest: string[] = [];
+    for (const id of ids) {
+      const carried = this.unacked.get(id);
+      if (carried === undefined) rest.push(id);
+      else {
+        this.unacked.delete(id);
+        this.unackedBytes -= carried.bytes ?? 0;
+      }
+    }
+    return rest;
+  }
+
+  /** Empties the ledger, returning what the client never acked, oldest first. */
+  takeUnacked(): Carried[] {
+    const unacked = [...(this.unacked?.values() ?? [])];
+    this.unacked = undefined;
+    this.unackedBytes = 0;
+    return unacked;
   }
 
   /** Empties `held`, returning the messages in it (held volatile frames are dropped). */

@@ -203,6 +203,8 @@ export class RelayService {
     )
       throw invalid('ack needs ids: a list of strings');
     await this.router.ack(sender.identity, ids as string[]);
+    // Messages to its v1 aliases reach this session too: an id may be one of theirs.
+    for (const alias of sender.aliases) await this.router.ack(alias, ids as string[]);
   }
 
   private async subscribeAlias(sender: SenderSession, frame: Json): Promise<void> {

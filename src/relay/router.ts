@@ -18,6 +18,7 @@ import {
   type CloseReason,
 } from './channel.js';
 import {
+  ackCost,
   offlineForm,
   type Delivery,
   type DeliveryStatus,
@@ -118,8 +119,10 @@ export class Router {
   async unregister(address: string, endpoint: Endpoint): Promise<void> {
     const entry = this.registry.release(address, endpoint);
     if (!entry) return;
-    // Arrivals still held for it (its first drain had not run) never reached it: requeued.
-    await Promise.all([this.unsubscribe(address), this.undelivered(entry.takeHeld())]);
+    // What it was written and never acked, then arrivals still held for it (its first drain
+    // had not run): back to the queue, in that order.
+    const back = [...entry.takeUnacked(), ...entry.takeHeld()];
+    await Promise.all([this.unsubscribe(address), this.undelivered(back)]);
   }
 
   /** Sends the queue of `address` to its session, oldest first. */
@@ -158,9 +161,20 @@ export class Router {
     const entry = this.registry.get(recipient);
     if (entry === undefined) return this.sendAway(recipient, message, notify);
     const { id, delivery } = message;
-    const carried = message.volatile
-      ? undefined
-      : { recipient, id, offline: () => offlineForm(delivery), inQueue: false, notify };
+    let carried: Carried | undefined;
+    if (!message.volatile) {
+      const offline = () => offlineForm(delivery);
+      const bytes = ackCost(delivery, id);
+      carried = {
+        recipient,
+        id,
+        offline,
+        inQueue: false,
+        ackable: bytes !== undefined,
+        bytes,
+        notify,
+      };
+    }
     if (entry.draining) entry.held.push({ delivery, carried });
     else this.queue.hand(entry, delivery, carried);
   }
@@ -294,7 +308,7 @@ export class Router {
           id: message.id,
           offline: () => '',
           inQueue: true,
-          live: !ackedById(message.delivery, message.id),
+          live: ackCost(message.delivery, message.id) === undefined,
           notify,
         };
         if (entry.draining) entry.held.push({ delivery: message.delivery, carried });
@@ -328,11 +342,4 @@ export class Router {
     if (message?.kind === 'status')
       this.settle(message.correlation, message.status, message.reason);
   }
-}
-
-/** A `msg` frame carrying the queue id: what a client acks (PROTOCOL.md §4.5). */
-function ackedById(delivery: Delivery, id: string): boolean {
-  if (delivery.kind !== 'json') return false;
-  const frame = delivery.value as { type?: unknown; id?: unknown } | null;
-  return frame?.type === 'msg' && frame.id === id;
 }

@@ -140,13 +140,17 @@ async function startBalancer(relays: RelayProcess[]): Promise<{ port: number; cl
   };
 }
 
-async function connectRetrying(session: RelaySession, until: number): Promise<void> {
+async function connectRetrying(
+  session: RelaySession,
+  until: number,
+  stopped: () => boolean = () => false,
+): Promise<void> {
   for (;;) {
     try {
       await session.connect();
       return;
     } catch (err) {
-      if (Date.now() > until) throw err;
+      if (Date.now() > until || stopped()) throw err;
       await sleep(randomInt(50, 300));
     }
   }
@@ -173,6 +177,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const relays: RelayProcess[] = [];
   const sessions: RelaySession[] = [];
   let balancer: { port: number; close(): void } | undefined;
+  // A failed disruption (or the end of the run) stops every loop: nothing keeps running, and
+  // nothing keeps the test process alive, after runChaos settles.
+  let running = true;
+  let failure: unknown;
+  const check = () => {
+    if (failure !== undefined) throw failure;
+    if (!running) throw new Error('the chaos run has stopped');
+  };
   try {
     const env = relayEnv(false, {
       ENTROPY_REDIS_CLUSTER: cluster.nodes.join(','),
@@ -227,7 +239,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     event(`${pairs.length} pairs connected`);
 
     // Clients drop and come back at random while messages flow.
-    let running = true;
     const churn = Promise.all(
       sessions.map(async (s) => {
         while (running) {
@@ -235,7 +246,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           if (!running) break;
           await s.close();
           await sleep(randomInt(50, 600));
-          await connectRetrying(s, Date.now() + 120_000).catch(() => undefined);
+          await connectRetrying(s, Date.now() + 120_000, () => !running).catch(() => undefined);
         }
       }),
     );
@@ -249,7 +260,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       return () => {
         if (done || sent < options.messages * fraction) return;
         done = true;
-        disruptions.push(what());
+        disruptions.push(
+          what().catch((err: unknown) => {
+            failure ??= err;
+          }),
+        );
       };
     };
     const killRelay = disruptAt(0.35, async () => {
@@ -276,9 +291,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         for (let n = 0; n < perPair && sent < options.messages; n++) {
           const deadline = Date.now() + 120_000;
           while (pair.sender.state !== 'open') {
+            check();
             if (Date.now() > deadline) throw new Error(`sender ${p} stays disconnected`);
             await sleep(20);
           }
+          check();
           const envelope = `p${p}-m${n}`;
           sent++;
           if (options.killRelay) killRelay();
@@ -301,6 +318,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     );
     event(`${sent} messages sent`);
     await Promise.all(disruptions);
+    check();
     running = false;
     await churn;
     await Promise.all(sessions.map((s) => connectRetrying(s, Date.now() + 60_000)));
@@ -334,6 +352,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       durationMs: Date.now() - started,
     };
   } finally {
+    running = false;
     await Promise.all(sessions.map((s) => s.close().catch(() => undefined)));
     balancer?.close();
     for (const relay of relays) relay.child.kill('SIGKILL');

@@ -232,7 +232,9 @@ export async function startRedisCluster(
     };
     const rejoin = async (server: TestRedisServer): Promise<void> => {
       await server.start();
-      const peer = (await current())[0]!;
+      // The restarted server is an empty master itself: meet one of the others.
+      const peer = (await current()).find((s) => s !== server);
+      if (!peer) throw new Error('No other master to meet');
       await redisCli(
         server.port,
         'cluster',
