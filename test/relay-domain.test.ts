@@ -272,7 +272,7 @@ describe('registry: local sessions by address', () => {
     const registry = new Registry();
     const [older, newer] = [new FakeEndpoint(), new FakeEndpoint()];
     registry.claim(H, older, true);
-    assert.equal(registry.claim(H, newer, true), older);
+    assert.equal(registry.claim(H, newer, true)?.endpoint, older);
     assert.equal(registry.get(H)?.endpoint, newer);
     assert.equal(registry.release(H, older), undefined, 'the replaced session releases nothing');
     assert.equal(registry.get(H)?.endpoint, newer);

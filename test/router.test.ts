@@ -431,6 +431,21 @@ describe('router: written, acks and closes', () => {
     assert.deepEqual(next.values, [queuedFrame(unread)], 'the same id, once');
   });
 
+  it('a replaced session: what it was written and never acked reaches the new session', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    const older = await online(d, h, new FakeEndpoint('a', 1, true));
+    const [acked, unacked] = [message('acked'), message('unacked')];
+    for (const m of [acked, unacked]) await d.router.send(h, m, statusRecorder().notify);
+    for (const c of older.carried) d.router.written(older, c);
+    await d.router.ack(h, [acked.id]);
+    const newer = await online(d, h, new FakeEndpoint('b', 2, true));
+    assert.deepEqual(older.closes.items, ['session_replaced']);
+    assert.deepEqual(newer.values, [queuedFrame(unacked)]);
+    await d.router.unregister(h, older); // the old socket's close changes nothing now
+    assert.deepEqual(await payloads(d, h), [offlineForm(unacked.delivery)], 'once');
+  });
+
   it('v1 clients (no acks) keep no ledger: written is delivered', async (t) => {
     const d = await domain(t);
     const h = newHash();

@@ -107,10 +107,11 @@ export class Registry {
   }
 
   /**
-   * Makes `endpoint` the session of `address` here and returns the session it replaces, if any.
-   * With `replace: false` (v1 aliases) an address held by another session is refused: null.
+   * Makes `endpoint` the session of `address` here and returns the entry it replaces, if any
+   * (its ledger is the caller's to requeue). With `replace: false` (v1 aliases) an address held
+   * by another session is refused: null.
    */
-  claim(address: string, endpoint: Endpoint, replace: boolean): Endpoint | undefined | null {
+  claim(address: string, endpoint: Endpoint, replace: boolean): LocalEntry | undefined | null {
     const previous = this.entries.get(address);
     if (previous?.endpoint === endpoint) return undefined;
     if (!replace && previous !== undefined) return null;
@@ -122,7 +123,7 @@ export class Registry {
       previous.held = [];
     }
     this.entries.set(address, entry);
-    return previous?.endpoint;
+    return previous;
   }
 
   /** Forgets `address` if `endpoint` still holds it; returns the entry it had. */

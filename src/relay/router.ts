@@ -110,7 +110,12 @@ export class Router {
     if (previous === null) return false;
     await this.subscribe(address);
     if (!options.replace) return true;
-    previous?.closeWith('session_replaced');
+    if (previous) {
+      previous.endpoint.closeWith('session_replaced');
+      // What the replaced session was written and did not ack goes back to the queue before
+      // the new session's first drain (an ack still arriving from the old one removes it).
+      await this.undelivered(previous.takeUnacked());
+    }
     const opened = { sessionId: endpoint.sessionId, authAt: endpoint.authAt };
     await this.publish(address, { kind: 'session_opened', ...opened });
     return true;

@@ -252,7 +252,8 @@ export class Session implements SenderSession {
 
   /** Throws (or rejects with) a refusal; undefined when done at once. */
   private onFrame(data: Buffer, isBinary: boolean): Promise<void> | void {
-    if (this.state === 'closing' || this.state === 'closed') return;
+    if (this.state === 'closing') return this.whileClosing(data, isBinary);
+    if (this.state === 'closed') return;
     this.deps.limiter.takeLocal('ws_frames', this.ipKey);
     if (isBinary) {
       if (this.state !== 'authenticated') return this.fail('auth_required', 'Authenticate first');
@@ -270,6 +271,14 @@ export class Session implements SenderSession {
     if (type === 'auth')
       throw new RelayError(400, 'already_authenticated', 'This socket is already authenticated');
     return this.deps.relay.jsonFrame(this, frame);
+  }
+
+  /** A closing socket still takes its client's acks (sent before the client saw the close):
+   *  what it received is then not delivered again. Anything else is ignored. */
+  private whileClosing(data: Buffer, isBinary: boolean): Promise<void> | void {
+    if (isBinary || this.authedAs === undefined) return;
+    const frame = parseJsonObject(data.toString('utf8'));
+    if (frame?.type === 'ack') return this.deps.relay.jsonFrame(this, frame);
   }
 
   private answerDummy(frame: Json): void {

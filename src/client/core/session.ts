@@ -423,6 +423,8 @@ export class RelaySessionCore<
         this.emit('dummy', { type: frame.type });
         break;
       case 'error': {
+        // A close may follow: acks go now, while the socket still takes them.
+        this.flushAcks();
         const err = errorOf(frame);
         if (FINAL_ERRORS.has(err.code)) this.stopped = true;
         // The relay answers subscribe_alias with alias_subscribed or an error (e.g. the limit).
