@@ -15,7 +15,7 @@ import {
   type Delivery,
   type RejectReason,
 } from '../src/relay/deliveries.js';
-import type { OutboundMessage } from '../src/relay/router.js';
+import { MAX_OFFERS, type OutboundMessage } from '../src/relay/router.js';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
 import {
   FakeEndpoint,
@@ -281,21 +281,34 @@ describe('router: drains', () => {
     assert.deepEqual(e.values, [...queued, later].map(queuedFrame));
   });
 
-  it('a notification racing the drain: handed once, the sender hears delivered', async (t) => {
+  it('a notification of a queued message racing the drain: handed once', async (t) => {
     const [a, b] = await twoInstances(t);
     const h = newHash();
-    await withBundleIn(a.store, h);
+    const [m] = await queueFor(a, h, 1);
     const e = new FakeEndpoint();
     await b.router.register(h, e); // not drained yet: the notification is held
+    await fromOtherInstance(b, h, { kind: 'deliver', id: m!.id, delivery: m!.delivery });
+    await b.router.drain(h);
+    assert.deepEqual(e.values, [queuedFrame(m!)], 'the drain handed it; the notification did not');
+    // The same notification again, after the drain: still once.
+    await fromOtherInstance(b, h, { kind: 'deliver', id: m!.id, delivery: m!.delivery });
+    assert.equal(e.pushed.length, 1);
+  });
+
+  it('an offer arriving before the first drain waits for it: the queue first, then the offer', async (t) => {
+    const [a, b] = await twoInstances(t);
+    const h = newHash();
+    const [old] = await queueFor(a, h, 1);
+    const e = new FakeEndpoint();
+    await b.router.register(h, e);
     const { notify, statuses } = statusRecorder();
     const m = message('raced');
     await a.router.send(h, m, notify);
+    assert.equal(e.pushed.length, 0, 'held until the drain');
     await b.router.drain(h);
-    assert.deepEqual(e.values, [queuedFrame(m)], 'the drain handed it; the notification did not');
+    assert.deepEqual(e.values, [queuedFrame(old!), msgFrame(m, 'raced')]);
+    b.router.written(e, e.carried[1]!);
     assert.deepEqual(await statuses.reach(1, 'the status from the other instance'), ['delivered']);
-    // The same notification again, after the drain: still once.
-    await fromOtherInstance(b, h, { kind: 'deliver', id: m.id, delivery: m.delivery });
-    assert.equal(e.pushed.length, 1);
   });
 
   it('a drain that fails still releases what it held', async (t) => {
@@ -657,27 +670,27 @@ describe('router: one session per address', () => {
 });
 
 describe('router: across instances', () => {
-  it('live delivery elsewhere: the message is queued first, removed once acked, the sender hears delivered', async (t) => {
+  it('live delivery elsewhere: offered, written there and kept until acked; the sender hears delivered', async (t) => {
     const [a, b] = await twoInstances(t);
     const h = newHash();
-    await withBundleIn(a.store, h);
-    const e = await online(b, h, new FakeEndpoint(undefined, 0, true)); // acks, yet live
+    const e = await online(b, h, new FakeEndpoint(undefined, 0, true)); // acks
     const { notify, statuses } = statusRecorder();
-    const m = message('live');
-    await a.router.send(h, m, notify);
-    await e.pushed.reach(1, 'the delivery on the other instance');
-    assert.deepEqual(e.values, [msgFrame(m, 'live')], 'delivered live, not as queued_message');
-    const [carried] = e.carried;
-    assert.equal(carried?.inQueue, true);
-    assert.equal(carried?.live, false, 'a msg is acked by its id');
-    assert.deepEqual(await payloads(a, h), [offlineForm(m.delivery)], 'written before notified');
+    const [acked, unacked] = [message('acked'), message('unacked')];
+    for (const m of [acked, unacked]) await a.router.send(h, m, notify);
+    await e.pushed.reach(2, 'the deliveries on the other instance');
+    assert.deepEqual(e.values, [msgFrame(acked, 'acked'), msgFrame(unacked, 'unacked')]);
+    assert.ok(e.carried.every((c) => !c.inQueue));
+    assert.deepEqual(await payloads(a, h), [], 'offered: in no queue, no bundle needed');
     assert.deepEqual(statuses.items, []);
-    b.router.written(e, carried!);
-    assert.deepEqual(await statuses.reach(1, 'the status from the other instance'), ['delivered']);
-    // Written is not received: a socket that dies now must not lose it. The client's ack does.
-    assert.deepEqual(await payloads(a, h), [offlineForm(m.delivery)], 'kept until acked');
-    await b.router.ack(h, [m.id]);
-    assert.deepEqual(await payloads(a, h), [], 'removed once acked');
+    for (const c of e.carried) b.router.written(e, c);
+    assert.deepEqual(await statuses.reach(2, 'the statuses from the other instance'), [
+      'delivered',
+      'delivered',
+    ]);
+    // Written is not received: a socket that dies before the ack must not lose it.
+    assert.equal(await b.router.ack(h, [acked.id]), 1);
+    await b.router.unregister(h, e);
+    assert.deepEqual(await payloads(a, h), [offlineForm(unacked.delivery)]);
   });
 
   it('the other instance cannot write it (full socket, or closed): queued, kept once', async (t) => {
@@ -696,10 +709,27 @@ describe('router: across instances', () => {
     await b.router.unregister(h, e);
     await b.router.undelivered(e.carried);
     assert.deepEqual(await statuses.reach(2, 'the requeued status'), ['queued', 'queued']);
+    // The refused one was queued at once, the unwritten one when its socket closed.
     assert.deepEqual(
-      await payloads(a, h),
-      [written, full].map((m) => offlineForm(m.delivery)),
+      (await payloads(a, h)).sort(),
+      [written, full].map((m) => offlineForm(m.delivery)).sort(),
     );
+  });
+
+  it('an offer for a session that is gone by the time it arrives: queued there, the sender hears queued', async (t) => {
+    const [a, b] = await twoInstances(t);
+    const h = newHash();
+    const gone = await online(b, h);
+    const m = message('late');
+    const { notify, statuses } = statusRecorder();
+    // b's session let go of the address, and its subscription lingers (an unsubscribe that did
+    // not get through): the offer reaches b all the same.
+    b.store.unsubscribe = async () => undefined;
+    await b.router.unregister(h, gone);
+    await a.router.send(h, m, notify);
+    assert.deepEqual(await statuses.reach(1, 'the status'), ['queued']);
+    assert.deepEqual(await payloads(a, h), [offlineForm(m.delivery)]);
+    assert.equal(gone.pushed.length, 0);
   });
 
   it('volatile frames reach a session elsewhere, and nobody when it is gone', async (t) => {
@@ -724,32 +754,54 @@ describe('router: across instances', () => {
     assert.deepEqual(statuses.items, ['queued']);
   });
 
-  it('a listener that never answers: queued when the status wait times out', async (t) => {
+  it('a listener that never answers: the offer is queued when the status wait times out', async (t) => {
     t.mock.timers.enable({ apis: ['setTimeout'] });
     const [a] = await twoInstances(t);
     const h = newHash();
     await withBundleIn(a.store, h);
     await a.store.subscribe(h, () => undefined); // an instance that received it and died
     const { notify, statuses } = statusRecorder();
-    await a.router.send(h, message(), notify);
+    const m = message();
+    await a.router.send(h, m, notify);
     t.mock.timers.tick(9_999);
     assert.deepEqual(statuses.items, []);
+    assert.deepEqual(await payloads(a, h), [], 'offered, not queued');
     t.mock.timers.tick(1);
-    assert.deepEqual(statuses.items, ['queued']);
+    assert.deepEqual(await statuses.reach(1, 'the status'), ['queued']);
+    assert.deepEqual(await payloads(a, h), [offlineForm(m.delivery)]);
     t.mock.timers.tick(60_000);
     assert.deepEqual(statuses.items, ['queued'], 'settled once');
   });
 
-  it('stop answers every sender still waiting: queued', async (t) => {
+  it('stop queues every offer still waiting and tells its sender', async (t) => {
     const [a] = await twoInstances(t);
     const h = newHash();
     await withBundleIn(a.store, h);
     await a.store.subscribe(h, () => undefined);
     const { notify, statuses } = statusRecorder();
-    await a.router.send(h, message(), notify);
-    await a.router.send(h, message(), notify);
+    const sent = [message('one'), message('two')];
+    for (const m of sent) await a.router.send(h, m, notify);
     assert.deepEqual(statuses.items, []);
     await a.router.stop();
     assert.deepEqual(statuses.items, ['queued', 'queued']);
+    assert.deepEqual(
+      await payloads(a, h),
+      sent.map((m) => offlineForm(m.delivery)),
+    );
+  });
+
+  it(`at most ${MAX_OFFERS} offers wait for an answer: beyond, messages are queued first`, async (t) => {
+    const [a] = await twoInstances(t, { queueMax: 2 * MAX_OFFERS });
+    const h = newHash();
+    await withBundleIn(a.store, h);
+    await a.store.subscribe(h, () => undefined); // never answers
+    const { notify, statuses } = statusRecorder();
+    for (let i = 0; i < MAX_OFFERS; i++) await a.router.send(h, message(), notify);
+    assert.deepEqual(await payloads(a, h), [], 'every offer waits, none queued');
+    const over = message('one too many');
+    await a.router.send(h, over, notify);
+    assert.deepEqual(await payloads(a, h), [offlineForm(over.delivery)], 'queued first');
+    await a.router.stop();
+    assert.equal(statuses.items.filter((s) => s === 'queued').length, MAX_OFFERS + 1);
   });
 });

@@ -7,6 +7,14 @@ import type { Delivery, DeliveryStatus, RejectReason } from './deliveries.js';
 export type CloseReason = 'session_replaced' | 'account_burned' | 'server_shutdown';
 
 export type ChannelMessage =
+  /** A message in no queue yet, for the session holding the address: the instance holding it
+   *  writes it (or queues it) and answers with the status. */
+  | {
+      kind: 'offer';
+      id: string;
+      delivery: Delivery;
+      replyTo: { instance: string; correlation: string };
+    }
   /** A message already written to the address's offline queue, for the session holding it. */
   | {
       kind: 'deliver';
@@ -36,7 +44,7 @@ const fromWire = (w: WireDelivery): Delivery =>
     : { kind: 'binary', data: Buffer.from(w.binary, 'base64') };
 
 export function encodeChannelMessage(message: ChannelMessage): string {
-  if (message.kind === 'deliver' || message.kind === 'volatile') {
+  if (message.kind === 'deliver' || message.kind === 'offer' || message.kind === 'volatile') {
     return JSON.stringify({ ...message, delivery: toWire(message.delivery) });
   }
   return JSON.stringify(message);
@@ -52,6 +60,12 @@ const isWireDelivery = (v: unknown): v is WireDelivery =>
  *  ignored rather than half-understood. */
 const WELL_FORMED: Record<ChannelMessage['kind'], (m: Record<string, unknown>) => boolean> = {
   deliver: (m) => typeof m.id === 'string' && isWireDelivery(m.delivery),
+  offer: (m) =>
+    typeof m.id === 'string' &&
+    isWireDelivery(m.delivery) &&
+    isObject(m.replyTo) &&
+    typeof m.replyTo.instance === 'string' &&
+    typeof m.replyTo.correlation === 'string',
   volatile: (m) => isWireDelivery(m.delivery),
   queue_changed: () => true,
   session_opened: (m) => typeof m.sessionId === 'string' && typeof m.authAt === 'number',
@@ -70,7 +84,7 @@ export function decodeChannelMessage(raw: string): ChannelMessage | undefined {
   if (!isObject(value) || typeof value.kind !== 'string' || !Object.hasOwn(WELL_FORMED, value.kind))
     return undefined;
   if (!WELL_FORMED[value.kind as ChannelMessage['kind']](value)) return undefined;
-  if (value.kind === 'deliver' || value.kind === 'volatile')
+  if (value.kind === 'deliver' || value.kind === 'offer' || value.kind === 'volatile')
     return { ...value, delivery: fromWire(value.delivery as WireDelivery) } as ChannelMessage;
   return value as ChannelMessage;
 }

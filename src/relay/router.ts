@@ -1,9 +1,11 @@
 // Routing (PROTOCOL.md §4.4, SPECS §9): a recipient with a session here gets the delivery
-// directly; a recipient elsewhere gets the message written to its offline queue first, then a
-// notification on its channel `msg:{H}` (write-then-notify: a lost notification never loses the
-// message). The instance holding the session delivers it and reports the status back on the
-// sender instance's own channel. Sessions are replaced and closed across instances through the
-// same channels.
+// directly. A recipient elsewhere is offered the message on its channel `msg:{H}` (publish
+// first): the instance holding its session writes it (or queues it, if the session cannot take
+// it) and reports the status back on the sender instance's own channel; nobody listening means
+// the offline queue. The sending instance keeps every offer until it is answered and queues it
+// itself if no answer comes, so a lost offer or a dead receiver never loses a message; past a
+// bound on waiting offers, messages are queued first and then announced. Sessions are replaced
+// and closed across instances through the same channels.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
@@ -38,16 +40,30 @@ export interface OutboundMessage {
   chargeQueued?: (bytes: number) => RejectReason | undefined;
 }
 
-/** How long a sender waits for another instance's status before hearing `queued`. */
+/** How long a sender waits for another instance's status: then an offered message is queued,
+ *  and the sender of a queued one hears `queued`. */
 const STATUS_TIMEOUT_MS = 10_000;
 const SUBSCRIBE_RETRY_MS = 500;
+/** Offers waiting for an answer, at most (count and encoded bytes): beyond, messages take the
+ *  queue-first path, which holds nothing while it waits. */
+export const MAX_OFFERS = 10_000;
+const MAX_OFFER_BYTES = 64 * 1024 * 1024;
+
+/** A sender waiting for another instance's status. An offer keeps its message: if no answer
+ *  comes, it is queued here. */
+interface Waiting {
+  notify: Notify | undefined;
+  timer: NodeJS.Timeout;
+  offer?: { recipient: string; message: OutboundMessage; bytes: number };
+}
 
 export class Router {
   /** This instance's own channel (a random 64-hex address no identity can have). */
   readonly instanceId = randomBytes(32).toString('hex');
   private readonly registry = new Registry();
   private readonly queue: OfflineQueue;
-  private readonly pending = new Map<string, { notify: Notify; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<string, Waiting>();
+  private offerBytes = 0;
   private readonly subscriptions = new Map<string, Promise<void>>();
   private stopped = false;
 
@@ -84,18 +100,16 @@ export class Router {
     }
   }
 
-  /** Answers every sender still waiting for another instance: their messages are queued. */
-  settlePending(): void {
-    for (const { notify, timer } of this.pending.values()) {
-      clearTimeout(timer);
-      notify('queued');
-    }
-    this.pending.clear();
+  /** Answers every sender still waiting for another instance: a queued message is `queued`; an
+   *  offered one is queued now (it may also have been delivered: the same id, once more). */
+  async settlePending(): Promise<void> {
+    const waiting = [...this.pending.keys()].map((correlation) => this.unanswered(correlation));
+    await Promise.all(waiting);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.settlePending();
+    await this.settlePending();
     await this.store.unsubscribe(this.instanceId).catch(() => undefined);
   }
 
@@ -184,24 +198,91 @@ export class Router {
     else this.queue.hand(entry, delivery, carried);
   }
 
-  /** A recipient with no session here: the offline queue, then a notification. */
+  /** A recipient with no session here: offered to the instance that holds its session; if none
+   *  does, the offline queue, then a notification. */
   private async sendAway(
     recipient: string,
     message: OutboundMessage,
     notify?: Notify,
   ): Promise<void> {
-    const { id, delivery } = message;
     if (message.volatile) {
-      await this.publish(recipient, { kind: 'volatile', delivery });
+      await this.publish(recipient, { kind: 'volatile', delivery: message.delivery });
       return;
     }
+    if (await this.offer(recipient, message, notify)) return;
+    await this.sendQueued(recipient, message, notify);
+  }
+
+  /**
+   * Publish first (PROTOCOL.md §4.4): the message goes on the recipient's channel; the instance
+   * holding its session writes it and answers with the status (or queues it if it cannot). True
+   * when some instance received it; false when nobody did (or too many offers wait already):
+   * the caller queues it. An offer left unanswered is queued after STATUS_TIMEOUT_MS.
+   */
+  private async offer(
+    recipient: string,
+    message: OutboundMessage,
+    notify: Notify | undefined,
+  ): Promise<boolean> {
+    if (this.pending.size >= MAX_OFFERS) return false;
+    const correlation = randomUUID();
+    const replyTo = { instance: this.instanceId, correlation };
+    const { id, delivery } = message;
+    const raw = encodeChannelMessage({ kind: 'offer', id, delivery, replyTo });
+    if (this.offerBytes + raw.length > MAX_OFFER_BYTES) return false;
+    const timer = setTimeout(() => void this.unanswered(correlation), STATUS_TIMEOUT_MS);
+    this.pending.set(correlation, {
+      notify,
+      timer,
+      offer: { recipient, message, bytes: raw.length },
+    });
+    this.offerBytes += raw.length;
+    // A failed publish may still have reached someone: queued all the same (the same id, twice
+    // at worst).
+    const receivers = await this.store.publish(recipient, raw).catch(() => 0);
+    if (receivers > 0) return true;
+    this.take(correlation);
+    return false;
+  }
+
+  /** Nobody answered for `correlation`: an offer is queued now, a queued message is `queued`. */
+  private async unanswered(correlation: string): Promise<void> {
+    const waiting = this.take(correlation);
+    if (!waiting) return;
+    const { notify, offer } = waiting;
+    if (!offer) return notify?.('queued');
+    const { recipient, message } = offer;
+    const { id, delivery } = message;
+    try {
+      if (
+        !(await this.queue.put(recipient, id, offlineForm(delivery), notify, message.chargeQueued))
+      )
+        return;
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      return notify?.('rejected', 'storage_unavailable');
+    }
+    this.metrics.messages.inc({ outcome: 'queued' });
+    notify?.('queued');
+    // Whoever holds the session now hears of it (it may have written it already: the same id).
+    await this.publish(recipient, { kind: 'deliver', id, delivery }).catch(() => 0);
+  }
+
+  /** Queue first: the offline queue, then a notification to whichever instance holds the
+   *  session (a lost notification never loses the message). */
+  private async sendQueued(
+    recipient: string,
+    message: OutboundMessage,
+    notify?: Notify,
+  ): Promise<void> {
+    const { id, delivery } = message;
     if (!(await this.queue.put(recipient, id, offlineForm(delivery), notify, message.chargeQueued)))
       return;
     const correlation = notify ? randomUUID() : undefined;
     const note: ChannelMessage = { kind: 'deliver', id, delivery };
     if (correlation && notify) {
       note.replyTo = { instance: this.instanceId, correlation };
-      const timer = setTimeout(() => this.settle(correlation, 'queued'), STATUS_TIMEOUT_MS);
+      const timer = setTimeout(() => void this.unanswered(correlation), STATUS_TIMEOUT_MS);
       this.pending.set(correlation, { notify, timer });
     }
     // The message is queued already: a failed notification only means nobody hears of it now.
@@ -252,11 +333,17 @@ export class Router {
   }
 
   private settle(correlation: string, status: DeliveryStatus, reason?: RejectReason): void {
-    const pending = this.pending.get(correlation);
-    if (!pending) return;
+    this.take(correlation)?.notify?.(status, reason);
+  }
+
+  /** Forgets the sender waiting for `correlation` and returns it. */
+  private take(correlation: string): Waiting | undefined {
+    const waiting = this.pending.get(correlation);
+    if (!waiting) return undefined;
     this.pending.delete(correlation);
-    clearTimeout(pending.timer);
-    pending.notify(status, reason);
+    clearTimeout(waiting.timer);
+    if (waiting.offer) this.offerBytes -= waiting.offer.bytes;
+    return waiting;
   }
 
   private publish(address: string, message: ChannelMessage): Promise<number> {
@@ -291,19 +378,27 @@ export class Router {
     const message = decodeChannelMessage(raw);
     const entry = this.registry.get(address);
     switch (message?.kind) {
+      case 'offer': {
+        // Not queued anywhere yet: written here, kept until acked (a `msg` to a client with
+        // acks), or queued here when the session cannot take it or is gone.
+        const { id, delivery } = message;
+        const bytes = ackCost(delivery, id);
+        const carried: Carried = {
+          recipient: address,
+          id,
+          offline: () => offlineForm(delivery),
+          inQueue: false,
+          ackable: bytes !== undefined,
+          bytes,
+          notify: this.replier(message.replyTo),
+        };
+        if (!entry) void this.undelivered([carried]);
+        else if (entry.draining) entry.held.push({ delivery, carried });
+        else this.queue.hand(entry, delivery, carried);
+        return;
+      }
       case 'deliver': {
-        const reply = message.replyTo;
-        const notify: Notify | undefined = reply
-          ? (status, reason) => {
-              const answer: ChannelMessage = {
-                kind: 'status',
-                correlation: reply.correlation,
-                status,
-              };
-              if (reason !== undefined) answer.reason = reason;
-              void this.publish(reply.instance, answer).catch(() => 0);
-            }
-          : undefined;
+        const notify = this.replier(message.replyTo);
         if (!entry) return notify?.('queued');
         // Already in the queue. A `msg` stays there until the client acks its id (written is
         // not received: a socket dying right after the write must not lose it); frames the
@@ -340,6 +435,18 @@ export class Router {
         this.closeLocal(address, message.reason);
         return;
     }
+  }
+
+  /** Sends a status back to the instance waiting for it. */
+  private replier(
+    reply: { instance: string; correlation: string } | undefined,
+  ): Notify | undefined {
+    if (!reply) return undefined;
+    return (status, reason) => {
+      const answer: ChannelMessage = { kind: 'status', correlation: reply.correlation, status };
+      if (reason !== undefined) answer.reason = reason;
+      void this.publish(reply.instance, answer).catch(() => 0);
+    };
   }
 
   private onInstanceMessage(raw: string): void {

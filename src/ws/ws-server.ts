@@ -44,8 +44,9 @@ export class WebSocketLayer {
   /** Refuses new sockets, closes every session (`server_shutdown`) and waits for their cleanup. */
   async close(): Promise<void> {
     this.accepting = false;
-    // Statuses first, so they leave before each session's closing error frame.
-    this.router.settlePending();
+    // Statuses first (offers still unanswered are queued first), so they leave before each
+    // session's closing error frame.
+    await withTimeout(this.router.settlePending(), SHUTDOWN_WAIT_MS);
     for (const session of this.sessions) session.closeWith('server_shutdown');
     await withTimeout(Promise.all([...this.sessions].map((s) => s.closed)), SHUTDOWN_WAIT_MS);
   }
