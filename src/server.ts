@@ -140,7 +140,9 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
     powLoadThresholds: config.powLoadThresholds,
     metrics,
   });
-  const router = new Router(store, metrics, logger, config);
+  const router = new Router(store, metrics, logger, config, {
+    admitOffered: (address) => limiter.takeOfferedRecipient(address),
+  });
   /** How long the metrics wait for the store's answer to a ping. */
   const STORE_PROBE_MS = 1000;
   metrics.probes = {

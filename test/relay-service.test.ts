@@ -639,3 +639,46 @@ describe('subscribe_alias (compat mode)', () => {
     assert.ok(other.aliases.has('bob'), 'the alias is free');
   });
 });
+
+describe('relay across instances: admission where the recipient is', () => {
+  /** Two instances on one store (they offer messages to each other). */
+  async function pair(t: TestContext, overrides: Partial<Config> = {}) {
+    const a = await startDomain(overrides, { acrossInstances: true });
+    const b = await startDomain(overrides, { store: a.store, acrossInstances: true });
+    t.after(() => Promise.all([a.stop(), b.stop()]));
+    return [a, b] as const;
+  }
+
+  it('an online recipient elsewhere: its bucket there decides; no key bundle needed', async (t) => {
+    const [a, b] = await pair(t, { limitMsgReceive: 2 });
+    const [to, e] = await online(b);
+    const sender = new FakeSender();
+    for (const id of ['c1', 'c2', 'c3'])
+      await a.relay.handle(sender, { type: 'relay', to, envelope: id, id });
+    await e.pushed.reach(2, 'two offers written on b');
+    writeAll(b, e);
+    const statuses = await sender.statuses.reach(3, 'three statuses');
+    assert.deepEqual(
+      statuses.map((s) => `${String(s.id)}:${String(s.status)}:${String(s.reason ?? '')}`).sort(),
+      ['c1:delivered:', 'c2:delivered:', 'c3:rejected:rate_limited'],
+    );
+    assert.equal(e.pushed.length, 2, 'the refused one was not written');
+    assert.deepEqual(await a.store.queued(to), []);
+  });
+
+  it('nobody online: admitted here as a queued message (bundle, bucket), then queued', async (t) => {
+    const [a] = await pair(t, { limitMsgReceive: 1 });
+    const sender = new FakeSender();
+    const nobody = newHash();
+    await a.relay.handle(sender, { type: 'relay', to: nobody, envelope: 'x', id: 'n1' });
+    const to = await offline(a);
+    for (const id of ['q1', 'q2'])
+      await a.relay.handle(sender, { type: 'relay', to, envelope: id, id });
+    const statuses = await sender.statuses.reach(3, 'three statuses');
+    assert.deepEqual(statuses[0], status('n1', nobody, 'rejected', 'invalid_recipient'));
+    assert.deepEqual(statuses[1], status('q1', to, 'queued'));
+    assert.equal(statuses[2]?.reason, 'rate_limited');
+    assert.equal((await a.store.queued(to)).length, 1);
+    assert.deepEqual(await a.store.queued(nobody), [], 'nothing stored for a hash nobody holds');
+  });
+});

@@ -40,7 +40,8 @@ const queuedFrame = (m: OutboundMessage) => ({
 });
 
 async function domain(t: TestContext, overrides: Partial<Config> = {}, store?: MemoryStore) {
-  const d = await startDomain(overrides, { store });
+  // Two routers on one store play two instances: they offer across instances.
+  const d = await startDomain(overrides, { store, acrossInstances: store !== undefined });
   t.after(() => d.stop());
   return d;
 }

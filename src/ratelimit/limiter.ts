@@ -199,6 +199,22 @@ export class RateLimiter {
     return this.takeStoreRecipient(identityHash, requireBundle);
   }
 
+  /**
+   * Takes the recipient's token for a message another instance offers here: the recipient's
+   * session is here, so its bucket is this process's (as takeRecipientNow() with `local`).
+   * `rate_limited` when refused.
+   */
+  takeOfferedRecipient(identityHash: string): 'rate_limited' | undefined {
+    const spec = this.specs.identity.msg_receive;
+    try {
+      this.takeLocalBucket('msg_receive', spec, 'identity_msg_receive', identityHash, 1);
+      return undefined;
+    } catch (err) {
+      if (err instanceof RelayError && err.code === 'rate_limited') return 'rate_limited';
+      throw err;
+    }
+  }
+
   private async takeStoreRecipient(identityHash: string, requireBundle: boolean): Promise<boolean> {
     const key = () => identityBucketKey(identityHash, 'msg_receive');
     let known = true;

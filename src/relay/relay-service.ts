@@ -177,7 +177,8 @@ export class RelayService {
     this.limiter.takeLocal('msg_send', sender.identity, parsed.length);
     for (const { to, body, msgType } of parsed) {
       const id = newMessageId();
-      if (!(await this.admitRecipient(sender, to, clientId ?? id))) continue;
+      const offered = this.router.offersTo(to);
+      if (!offered && !(await this.admitRecipient(sender, to, clientId ?? id))) continue;
       await this.route(sender, to, clientId, id, sealedDelivery(id, body, msgType));
     }
   }
@@ -247,6 +248,9 @@ export class RelayService {
       sender.sendStatus(statusFrame(statusId, to, 'rejected', 'rate_limited', retryAfterS));
       throw err;
     }
+    // Offered to other instances first: the one holding the session takes the recipient's
+    // token there, or admitQueued() here if it has to be queued.
+    if (this.router.offersTo(to)) return true;
     return this.admitRecipient(sender, to, statusId);
   }
 
@@ -313,9 +317,12 @@ export class RelayService {
         return asRelayError(err).code === 'rate_limited' ? 'rate_limited' : 'too_large';
       }
     };
+    const admitQueued = this.router.offersTo(to)
+      ? () => this.admitRecipient(sender, to, statusId)
+      : undefined;
     let sent;
     try {
-      sent = this.router.sendNow(to, { id, delivery, chargeQueued }, notify);
+      sent = this.router.sendNow(to, { id, delivery, chargeQueued, admitQueued }, notify);
     } catch (err) {
       return unavailable(err, notify);
     }

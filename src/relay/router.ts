@@ -38,6 +38,18 @@ export interface OutboundMessage {
   /** Charges the sender for the bytes this message makes the store hold; the reason when
    *  refused, undefined when charged. */
   chargeQueued?: (bytes: number) => RejectReason | undefined;
+  /** Admits an offered message (see Router.offersTo) that has to be queued after all: the
+   *  recipient's bucket and key bundle. False when refused (the sender has been told). */
+  admitQueued?: () => boolean | Promise<boolean>;
+}
+
+export interface RouterOptions {
+  /** Other instances may hold sessions: a message for a recipient with no session here is
+   *  offered on its channel first. Default: unless the store is the in-process memory store. */
+  acrossInstances?: boolean;
+  /** Takes the recipient's receive token for a message another instance offers here (the
+   *  recipient's session is here, so is its bucket); the reason when refused. */
+  admitOffered?: (address: string) => RejectReason | undefined;
 }
 
 /** How long a sender waits for another instance's status: then an offered message is queued,
@@ -67,12 +79,18 @@ export class Router {
   private readonly subscriptions = new Map<string, Promise<void>>();
   private stopped = false;
 
+  private readonly acrossInstances: boolean;
+  private readonly admitOffered: ((address: string) => RejectReason | undefined) | undefined;
+
   constructor(
     private readonly store: Store,
     private readonly metrics: Metrics,
     logger: Logger,
     config: Config,
+    options: RouterOptions = {},
   ) {
+    this.acrossInstances = options.acrossInstances ?? store.kind !== 'memory';
+    this.admitOffered = options.admitOffered;
     this.queue = new OfflineQueue(store, this.registry, metrics, logger, config, (address) =>
       this.publish(address, { kind: 'queue_changed' }).then(
         () => undefined,
@@ -170,6 +188,13 @@ export class Router {
     return this.registry.has(address);
   }
 
+  /** True when a message for `recipient` will be offered to other instances first: admitting
+   *  it (the recipient's bucket) is then left to the instance holding its session, or to
+   *  OutboundMessage.admitQueued if it has to be queued. */
+  offersTo(recipient: string): boolean {
+    return this.acrossInstances && !this.registry.has(recipient);
+  }
+
   /** Routes a message to `recipient`; `notify` receives the sender's delivery status. */
   async send(recipient: string, message: OutboundMessage, notify?: Notify): Promise<void> {
     return this.sendNow(recipient, message, notify);
@@ -209,7 +234,8 @@ export class Router {
       await this.publish(recipient, { kind: 'volatile', delivery: message.delivery });
       return;
     }
-    if (await this.offer(recipient, message, notify)) return;
+    if (this.acrossInstances && (await this.offer(recipient, message, notify))) return;
+    if (message.admitQueued && !(await message.admitQueued())) return;
     await this.sendQueued(recipient, message, notify);
   }
 
@@ -254,6 +280,7 @@ export class Router {
     const { recipient, message } = offer;
     const { id, delivery } = message;
     try {
+      if (message.admitQueued && !(await message.admitQueued())) return;
       if (
         !(await this.queue.put(recipient, id, offlineForm(delivery), notify, message.chargeQueued))
       )
@@ -382,6 +409,12 @@ export class Router {
         // Not queued anywhere yet: written here, kept until acked (a `msg` to a client with
         // acks), or queued here when the session cannot take it or is gone.
         const { id, delivery } = message;
+        const notify = this.replier(message.replyTo)!;
+        const refusal = entry ? this.admitOffered?.(address) : undefined;
+        if (refusal !== undefined) {
+          this.metrics.messages.inc({ outcome: 'rejected' });
+          return notify('rejected', refusal);
+        }
         const bytes = ackCost(delivery, id);
         const carried: Carried = {
           recipient: address,
@@ -390,7 +423,7 @@ export class Router {
           inQueue: false,
           ackable: bytes !== undefined,
           bytes,
-          notify: this.replier(message.replyTo),
+          notify,
         };
         if (!entry) void this.undelivered([carried]);
         else if (entry.draining) entry.held.push({ delivery, carried });

@@ -144,7 +144,7 @@ export interface Domain {
 
 export async function startDomain(
   overrides: Partial<Config> = {},
-  options: { store?: MemoryStore; now?: () => number } = {},
+  options: { store?: MemoryStore; now?: () => number; acrossInstances?: boolean } = {},
 ): Promise<Domain> {
   const config = domainConfig(overrides);
   const now = options.now ?? Date.now;
@@ -162,7 +162,10 @@ export async function startDomain(
     metrics,
     now,
   });
-  const router = new Router(store, metrics, logger, config);
+  const router = new Router(store, metrics, logger, config, {
+    acrossInstances: options.acrossInstances,
+    admitOffered: (address) => limiter.takeOfferedRecipient(address),
+  });
   await router.start();
   const relay = new RelayService(router, limiter, pow, config);
   return { config, store, metrics, router, limiter, pow, relay, stop: () => router.stop() };
