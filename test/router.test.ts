@@ -323,6 +323,24 @@ describe('router: drains', () => {
     await d.router.drain(h);
     assert.deepEqual(e.values, [msgFrame(m)]);
   });
+
+  it('a drain that fails is tried again until it works', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    const [queued] = await queueFor(d, h, 1);
+    const e = new FakeEndpoint();
+    await d.router.register(h, e);
+    const read = d.store.queued.bind(d.store);
+    let failures = 2;
+    d.store.queued = async (address) => {
+      if (failures-- > 0) throw new Error('the store is failing over');
+      return read(address);
+    };
+    await d.router.drain(h);
+    assert.equal(e.pushed.length, 0);
+    await e.pushed.reach(1, 'the queue, after two failed drains');
+    assert.deepEqual(e.values, [queuedFrame(queued!)]);
+  });
 });
 
 describe('router: a full socket (spill) and resume', () => {

@@ -11,6 +11,10 @@ import { queuedDelivery, type Delivery, type RejectReason } from './deliveries.j
 import type { Carried, Endpoint, Notify } from './endpoint.js';
 import { UNACKED_MAX_COUNT, type LocalEntry, type Registry } from './registry.js';
 
+/** A failed drain is tried again after this long, doubling up to the maximum. */
+const DRAIN_RETRY_MIN_MS = 500;
+const DRAIN_RETRY_MAX_MS = 30_000;
+
 /** Every frame written to a client is at least this long (padding, PROTOCOL.md §6). */
 const SMALLEST_FRAME_BYTES = 1536;
 
@@ -166,6 +170,7 @@ export class OfflineQueue {
     }
     entry.awaitingDrain = false;
     entry.draining = true;
+    let failed = false;
     try {
       drain: do {
         entry.redrain = false;
@@ -184,17 +189,29 @@ export class OfflineQueue {
           this.metrics.queueDrained.inc();
         }
       } while (entry.redrain);
+      entry.drainRetryMs = 0;
     } catch (err) {
-      this.logger.warn(
-        { err },
-        'queue drain failed; it is retried at the next notification or auth',
-      );
+      this.logger.warn({ err }, 'queue drain failed; it is retried shortly');
+      failed = true;
     } finally {
       entry.draining = false;
       const held = entry.held;
       entry.held = [];
       for (const { delivery, carried } of held) this.hand(entry, delivery, carried);
     }
+    // The store failed (an outage, a failover): nothing else may ask again while the session
+    // lasts, so this session's queue is drained again, backing off up to DRAIN_RETRY_MAX_MS.
+    if (failed) this.retryDrain(address, entry);
+  }
+
+  private retryDrain(address: string, entry: LocalEntry): void {
+    entry.drainRetryMs = Math.min(
+      DRAIN_RETRY_MAX_MS,
+      Math.max(DRAIN_RETRY_MIN_MS, 2 * entry.drainRetryMs),
+    );
+    setTimeout(() => {
+      if (this.registry.get(address) === entry) void this.drain(address);
+    }, entry.drainRetryMs).unref();
   }
 
   /** The session of `address` can take deliveries again after refusing some. */

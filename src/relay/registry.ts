@@ -16,6 +16,8 @@ export class LocalEntry {
   /** Registered, first drain not started: arrivals are held until it has run. */
   awaitingDrain = true;
   held: Array<{ delivery: Delivery; carried?: Carried }> = [];
+  /** The delay before the next try after a failed drain (0: the last drain worked). */
+  drainRetryMs = 0;
   /** Messages the session refused, being written to the queue in order. */
   spilling: Promise<void> | undefined;
   /** Ids of queued messages already handed to the session (a drain and a notification can race). */
