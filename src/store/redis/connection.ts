@@ -47,6 +47,9 @@ export function createClient(endpoint: RedisEndpoint, subscriber: boolean): Redi
     autoResendUnfulfilledCommands: false,
     ...(subscriber ? {} : { commandTimeout: COMMAND_TIMEOUT_MS }),
   };
+  // Commands issued in one event-loop turn leave in one write (a pipeline): under load many
+  // publishes and scripts share a round trip and a system call.
+  const enableAutoPipelining = !subscriber;
   if (endpoint.cluster?.length) {
     return new Cluster(endpoint.cluster.map(parseNode), {
       lazyConnect: true,
@@ -55,6 +58,7 @@ export function createClient(endpoint: RedisEndpoint, subscriber: boolean): Redi
       clusterRetryStrategy: reconnectDelay,
       slotsRefreshInterval: SLOTS_REFRESH_MS,
       shardedSubscribers: subscriber,
+      enableAutoPipelining,
       redisOptions: connection,
     });
   }
@@ -69,6 +73,7 @@ export function createClient(endpoint: RedisEndpoint, subscriber: boolean): Redi
       // Hears +switch-master from the Sentinels instead of waiting for the old master's socket
       // to close (a frozen master keeps it open).
       failoverDetector: true,
+      enableAutoPipelining,
       sentinelRetryStrategy: reconnectDelay,
       lazyConnect: true,
       enableOfflineQueue: false,
@@ -78,6 +83,7 @@ export function createClient(endpoint: RedisEndpoint, subscriber: boolean): Redi
   if (!endpoint.url) throw new Error('A Redis URL, Redis Cluster nodes or Sentinels are required');
   return new Redis(endpoint.url.replace(/^tcp:\/\//i, 'redis://'), {
     ...connection,
+    enableAutoPipelining,
     lazyConnect: true,
     enableOfflineQueue: false,
     retryStrategy: reconnectDelay,
