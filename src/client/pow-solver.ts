@@ -6,7 +6,14 @@ import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { noSolution, type PowProgress, type PowSolveOptions } from './core/pow.js';
+import {
+  applyPowAnswer,
+  noSolution,
+  type PowAnswer,
+  type PowProgress,
+  type PowRun,
+  type PowSolveOptions,
+} from './core/pow.js';
 import { searchNonceRange, type PowJob } from './pow-search.js';
 
 export type { PowJob } from './pow-search.js';
@@ -35,28 +42,12 @@ interface Pending {
   onProgress?: (progress: PowProgress) => void;
 }
 
-interface Answer {
-  id: number;
-  nonce?: string | null;
-  /** Nonces this worker tried since its last message. */
-  tried: number;
-  /** A progress report, not the end of this worker's search. */
-  progress?: boolean;
-}
+type Answer = PowAnswer;
 
 class SolverPool {
   private readonly workers: Worker[] = [];
   private readonly queue: Pending[] = [];
-  private running:
-    | {
-        id: number;
-        job: Pending;
-        answers: number;
-        settled: boolean;
-        attempts: number;
-        startedAt: number;
-      }
-    | undefined;
+  private running: (PowRun & { job: Pending }) | undefined;
   private nextId = 1;
 
   constructor(private readonly size: number) {}
@@ -100,31 +91,14 @@ class SolverPool {
     });
   }
 
-  private onAnswer({ id, nonce, tried, progress }: Answer): void {
+  private onAnswer(answer: Answer): void {
     const run = this.running;
-    if (!run || run.id !== id) return;
-    run.attempts += tried;
-    const report = (done?: boolean): void =>
-      run.job.onProgress?.({
-        difficulty: run.job.difficulty,
-        attempts: run.attempts,
-        elapsedMs: Date.now() - run.startedAt,
-        ...(done ? { done } : {}),
-      });
-    if (progress) {
-      if (!run.settled) report();
-      return;
-    }
-    run.answers += 1;
-    if (typeof nonce === 'string' && !run.settled) {
-      run.settled = true;
-      report(true);
-      run.job.resolve(nonce);
-      for (const worker of this.workers) worker.postMessage({ type: 'cancel', id });
-    }
-    if (run.answers < this.workers.length) return;
+    if (!run || run.id !== answer.id) return;
+    const cancel = () => {
+      for (const worker of this.workers) worker.postMessage({ type: 'cancel', id: run.id });
+    };
+    if (!applyPowAnswer(run, answer, this.workers.length, cancel)) return;
     // Every worker has stopped searching this job: next one.
-    if (!run.settled) run.job.reject(noSolution());
     this.running = undefined;
     for (const worker of this.workers) worker.unref();
     this.pump();

@@ -3,8 +3,10 @@
 // Worker can be started it searches on the page's thread in chunks, yielding between them.
 import {
   POW_CHUNK,
-  noSolution,
+  applyPowAnswer,
+  type PowAnswer,
   type PowJob,
+  type PowRun,
   type PowProgress,
   type PowSolveOptions,
   type PowSolver,
@@ -23,12 +25,7 @@ export type PowWorkerFactory = () => PowWorker;
 
 type WorkerCtor = new (url: string | URL, options?: { type?: 'module' | 'classic' }) => PowWorker;
 
-interface Answer {
-  id: number;
-  nonce?: string | null;
-  tried: number;
-  progress?: boolean;
-}
+type Answer = PowAnswer;
 
 interface Job {
   seed: string;
@@ -64,9 +61,7 @@ function defaultWorkerFactory(): PowWorkerFactory | null {
 class WebSolverPool {
   private workers: PowWorker[] | null = null;
   private readonly queue: Job[] = [];
-  private running:
-    | { id: number; job: Job; answers: number; settled: boolean; attempts: number; at: number }
-    | undefined;
+  private running: (PowRun & { job: Job }) | undefined;
   private nextId = 1;
 
   constructor(
@@ -102,7 +97,7 @@ class WebSolverPool {
     if (this.running || this.queue.length === 0) return;
     const job = this.queue.shift()!;
     const id = this.nextId++;
-    this.running = { id, job, answers: 0, settled: false, attempts: 0, at: Date.now() };
+    this.running = { id, job, answers: 0, settled: false, attempts: 0, startedAt: Date.now() };
     const workers = this.ensureWorkers();
     if (!workers) return void this.searchInThread(id, job);
     workers.forEach((worker, start) => {
@@ -134,30 +129,13 @@ class WebSolverPool {
     this.finish(answer, this.workers?.length ?? 1);
   }
 
-  private finish({ id, nonce, tried, progress }: Answer, searchers: number): void {
+  private finish(answer: Answer, searchers: number): void {
     const run = this.running;
-    if (!run || run.id !== id) return;
-    run.attempts += tried;
-    const report = (done?: boolean): void =>
-      run.job.onProgress?.({
-        difficulty: run.job.difficulty,
-        attempts: run.attempts,
-        elapsedMs: Date.now() - run.at,
-        ...(done ? { done } : {}),
-      });
-    if (progress) {
-      if (!run.settled) report();
-      return;
-    }
-    run.answers += 1;
-    if (typeof nonce === 'string' && !run.settled) {
-      run.settled = true;
-      report(true);
-      run.job.resolve(nonce);
-      for (const worker of this.workers ?? []) worker.postMessage({ type: 'cancel', id });
-    }
-    if (run.answers < searchers) return;
-    if (!run.settled) run.job.reject(noSolution());
+    if (!run || run.id !== answer.id) return;
+    const cancel = () => {
+      for (const worker of this.workers ?? []) worker.postMessage({ type: 'cancel', id: run.id });
+    };
+    if (!applyPowAnswer(run, answer, searchers, cancel)) return;
     this.running = undefined;
     this.pump();
   }

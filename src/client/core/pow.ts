@@ -54,3 +54,63 @@ export function leadingZeroNibbles(digest: Uint8Array): number {
 export const POW_CHUNK = 20_000;
 
 export const noSolution = (): Error => new Error('No proof-of-work solution in the nonce range');
+
+/** A job being searched by a pool's searchers (worker threads, Web Workers or the page). */
+export interface PowRun {
+  id: number;
+  job: {
+    difficulty: number;
+    resolve(nonce: string): void;
+    reject(err: unknown): void;
+    onProgress?: (progress: PowProgress) => void;
+  };
+  /** Searchers that have finished (found a nonce or ran out). */
+  answers: number;
+  /** Resolved, rejected or aborted: later answers only count. */
+  settled: boolean;
+  attempts: number;
+  startedAt: number;
+}
+
+/** One searcher's answer: `tried` more nonces, and a progress report or its last word. */
+export interface PowAnswer {
+  id: number;
+  nonce?: string | null;
+  tried: number;
+  progress?: boolean;
+}
+
+/**
+ * Applies a searcher's answer to `run`: reports progress, resolves with the first nonce found
+ * (then `cancel` stops the other searchers), and once all `searchers` have answered rejects if
+ * none found one. True when the run is over (every searcher has answered).
+ */
+export function applyPowAnswer(
+  run: PowRun,
+  { nonce, tried, progress }: PowAnswer,
+  searchers: number,
+  cancel: () => void,
+): boolean {
+  run.attempts += tried;
+  const report = (done?: boolean): void =>
+    run.job.onProgress?.({
+      difficulty: run.job.difficulty,
+      attempts: run.attempts,
+      elapsedMs: Date.now() - run.startedAt,
+      ...(done ? { done } : {}),
+    });
+  if (progress) {
+    if (!run.settled) report();
+    return false;
+  }
+  run.answers += 1;
+  if (typeof nonce === 'string' && !run.settled) {
+    run.settled = true;
+    report(true);
+    run.job.resolve(nonce);
+    cancel();
+  }
+  if (run.answers < searchers) return false;
+  if (!run.settled) run.job.reject(noSolution());
+  return true;
+}
