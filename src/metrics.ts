@@ -141,7 +141,7 @@ export class Metrics {
   });
   readonly socketSpills = new Counter({
     name: 'entropy_socket_spills_total',
-    help: 'Messages sent to the offline queue because their socket was over its byte cap, or its client had too many messages unacked',
+    help: 'Messages sent to the offline queue because their socket was over its byte cap',
     registers: [this.registry],
   });
   readonly unackedRequeued = new Counter({

@@ -324,6 +324,18 @@ describe('router: drains', () => {
     assert.deepEqual(e.values, [msgFrame(m)]);
   });
 
+  it("a notification never starts a session's first drain: nothing reaches it before its own", async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    const [queued] = await queueFor(d, h, 1);
+    const e = new FakeEndpoint();
+    await d.router.register(h, e);
+    await fromOtherInstance(d, h, { kind: 'queue_changed' });
+    assert.equal(e.pushed.length, 0, 'its client has not heard auth_success yet');
+    await d.router.drain(h);
+    assert.deepEqual(e.values, [queuedFrame(queued!)]);
+  });
+
   it('a drain that fails is tried again until it works', async (t) => {
     const d = await domain(t);
     const h = newHash();
@@ -478,6 +490,20 @@ describe('router: written, acks and closes', () => {
     assert.deepEqual(await payloads(d, h), [offlineForm(unacked.delivery)], 'once');
   });
 
+  it('a burned identity: its ledger is dropped, nothing comes back to the store', async (t) => {
+    const d = await domain(t);
+    const h = newHash();
+    const e = await online(d, h, new FakeEndpoint(undefined, 0, true));
+    const sent = [message('before the burn'), message('written after it')];
+    for (const m of sent) await d.router.send(h, m, statusRecorder().notify);
+    d.router.written(e, e.carried[0]!);
+    await d.router.closeEverywhere(h, 'account_burned');
+    assert.equal(e.closes.items[0], 'account_burned');
+    d.router.written(e, e.carried[1]!); // still in flight when the burn came
+    await d.router.unregister(h, e, 'account_burned');
+    assert.deepEqual(await payloads(d, h), []);
+  });
+
   it('v1 clients (no acks) keep no ledger: written is delivered', async (t) => {
     const d = await domain(t);
     const h = newHash();
@@ -488,7 +514,7 @@ describe('router: written, acks and closes', () => {
     assert.deepEqual(await payloads(d, h), []);
   });
 
-  it('the ledger is bounded: past 512 unacked messages new ones are queued until acks make room, in order', async (t) => {
+  it('the ledger is bounded: past 512 unacked messages the oldest go to the queue; every new one is written live', async (t) => {
     const d = await domain(t, { queueMax: 2000 });
     const h = newHash();
     const e = await online(d, h, new FakeEndpoint(undefined, 0, true));
@@ -496,27 +522,25 @@ describe('router: written, acks and closes', () => {
     const sent = Array.from({ length: 520 }, (_, i) => message(`m${i}`));
     for (const m of sent) {
       await d.router.send(h, m, notify);
-      const c = e.pushed.items.at(-1)?.carried;
-      if (c?.id === m.id) d.router.written(e, c);
+      d.router.written(e, e.pushed.items.at(-1)!.carried!);
     }
-    await statuses.reach(520, 'every status');
-    assert.equal(e.pushed.length, 512, 'written live: the ledger bound');
-    assert.deepEqual(statuses.items.slice(512), Array(8).fill('queued'));
+    assert.equal(e.pushed.length, 520, 'a client that never acks live messages still gets them');
+    assert.deepEqual(statuses.items, Array(520).fill('delivered'));
+    await waitFor(async () => (await payloads(d, h)).length === 8, { what: 'the 8 oldest queued' });
     assert.deepEqual(
       await payloads(d, h),
-      sent.slice(512).map((m) => offlineForm(m.delivery)),
+      sent.slice(0, 8).map((m) => offlineForm(m.delivery)),
     );
-    const later = message('after the ack');
     await d.router.ack(
       h,
-      sent.slice(0, 100).map((m) => m.id),
+      sent.slice(8, 108).map((m) => m.id),
     );
-    await d.router.send(h, later, notify);
-    await e.pushed.reach(521, 'the queued ones, then the later one');
-    assert.deepEqual(e.values.slice(512), [
-      ...sent.slice(512).map(queuedFrame),
-      msgFrame(later, 'after the ack'),
-    ]);
+    await d.router.unregister(h, e);
+    assert.deepEqual(
+      await payloads(d, h),
+      [...sent.slice(0, 8), ...sent.slice(108)].map((m) => offlineForm(m.delivery)),
+      'the evicted, then the rest of the ledger, in order',
+    );
   });
 
   it('the ledger is bounded by bytes too (the socket byte cap)', async (t) => {
@@ -526,12 +550,11 @@ describe('router: written, acks and closes', () => {
     const { notify, statuses } = statusRecorder();
     for (let i = 0; i < 10; i++) {
       await d.router.send(h, message('x'.repeat(16 * 1024)), notify);
-      const c = e.pushed.items.at(-1)?.carried;
-      if (c && e.pushed.length === i + 1) d.router.written(e, c);
+      d.router.written(e, e.pushed.items.at(-1)!.carried!);
     }
-    await statuses.reach(10, 'every status');
-    assert.equal(e.pushed.length, 4, '4 × 16 KiB reach 64 KiB');
-    assert.equal(statuses.items.filter((s) => s === 'queued').length, 6);
+    assert.deepEqual(statuses.items, Array(10).fill('delivered'));
+    // 3 × (16 KiB + overhead) fit in 64 KiB: the 7 oldest were evicted to the queue.
+    await waitFor(async () => (await payloads(d, h)).length === 7, { what: '7 queued' });
   });
 
   it('a ledger past the mailbox caps still goes back to the queue when the session ends', async (t) => {

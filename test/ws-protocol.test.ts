@@ -425,6 +425,26 @@ describe('WebSocket: relaying and bad input', () => {
     await Promise.all([a.peer.close(), again.peer.close()]);
   });
 
+  it('a session replaced before it acked: the new one gets the message after auth_success, once', async () => {
+    const alice = generateIdentity();
+    const erin = generateIdentity();
+    const a = await authedPeer(t.relay, alice);
+    const old = await authedPeer(t.relay, erin, { acks: true });
+    a.peer.send({ type: 'relay', to: erin.identityHash, envelope: 'unread', id: 'u' });
+    const m = await old.peer.nextOfType('msg');
+    assert.equal((await a.peer.nextOfType('delivery_status')).status, 'delivered');
+    // The client moved to another network: a new socket, and the old one never acked.
+    const fresh = await authedPeer(t.relay, erin, { acks: true });
+    const back = await fresh.peer.nextOfType('queued_message');
+    assert.equal(back.id, m.id);
+    fresh.peer.send({ type: 'ping' });
+    await fresh.peer.nextOfType('dummy_ack');
+    const types = fresh.peer.received.map((r) => r.json?.type);
+    assert.equal(types[0], 'auth_success', 'nothing before auth_success');
+    assert.equal(types.filter((type) => type === 'queued_message').length, 1);
+    await Promise.all([a.peer.close(), old.peer.close(), fresh.peer.close()]);
+  });
+
   it('closes a socket whose message is over the limit with 1009', async () => {
     const a = await authedPeer(t.relay, generateIdentity());
     a.peer.send({ type: 'relay', to: 'a'.repeat(64), envelope: 'x'.repeat(1024 * 1024 + 10) });

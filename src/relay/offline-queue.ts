@@ -116,10 +116,12 @@ export class OfflineQueue {
     }
   }
 
-  /** A message its sender heard `delivered` of could not go back to the queue. */
+  /** A message its sender heard `delivered` of could not go back to the queue. A full mailbox
+   *  (a client that acks nothing, for long) is only counted. */
   private lostUnacked(why: string, err?: unknown): void {
     this.metrics.unackedLost.inc();
-    this.logger.error({ err, why }, 'a written message never acked could not be requeued');
+    if (why !== 'mailbox_full')
+      this.logger.error({ err, why }, 'a written message never acked could not be requeued');
   }
 
   /**
@@ -131,15 +133,6 @@ export class OfflineQueue {
     if (carried && entry.wasHanded(carried.id)) {
       carried.notify?.('delivered');
       return true;
-    }
-    // Its client has not acked enough of what it was written: new messages wait in the queue
-    // (in order) until acks make room (ack() resumes it).
-    if (carried && !carried.inQueue && entry.endpoint.acks) {
-      if (entry.awaitingAcks || entry.unackedFull(this.unackedMaxBytes)) {
-        entry.awaitingAcks = true;
-        this.spill(entry, carried);
-        return false;
-      }
     }
     if (entry.endpoint.push(delivery, carried)) {
       // Only queued items can come back (a drain racing a notification): remember those.
@@ -160,10 +153,16 @@ export class OfflineQueue {
     });
   }
 
-  /** Sends the queue of `address` to its session, oldest first, then what arrived meanwhile. */
-  async drain(address: string): Promise<void> {
+  /**
+   * Sends the queue of `address` to its session, oldest first, then what arrived meanwhile.
+   * `first`: the session's own first drain (after it told its client it is authenticated) or a
+   * resume; other callers (notifications, retries) never start a first drain, so nothing reaches
+   * a client before its `auth_success`.
+   */
+  async drain(address: string, first = false): Promise<void> {
     const entry = this.registry.get(address);
     if (!entry) return;
+    if (entry.awaitingDrain && !first) return;
     if (entry.draining && !entry.awaitingDrain) {
       entry.redrain = true;
       return;
@@ -205,11 +204,14 @@ export class OfflineQueue {
   }
 
   private retryDrain(address: string, entry: LocalEntry): void {
+    if (entry.drainRetryPending) return; // one retry at a time per session
+    entry.drainRetryPending = true;
     entry.drainRetryMs = Math.min(
       DRAIN_RETRY_MAX_MS,
       Math.max(DRAIN_RETRY_MIN_MS, 2 * entry.drainRetryMs),
     );
     setTimeout(() => {
+      entry.drainRetryPending = false;
       if (this.registry.get(address) === entry) void this.drain(address);
     }, entry.drainRetryMs).unref();
   }
@@ -218,13 +220,15 @@ export class OfflineQueue {
   resume(address: string, endpoint: Endpoint): void {
     const entry = this.registry.get(address);
     if (entry?.endpoint !== endpoint) return;
+    // Its first drain has not run yet: that one sends everything.
+    if (entry.awaitingDrain) return;
     // Arrivals from now on wait (held) until the drain has sent what was refused: none overtakes.
     if (!entry.draining) {
       entry.draining = true;
       entry.awaitingDrain = true;
     }
     // Refused messages still being written to the queue go first, so the drain sees them.
-    void (entry.spilling ?? Promise.resolve()).then(() => this.drain(address));
+    void (entry.spilling ?? Promise.resolve()).then(() => this.drain(address, true));
   }
 
   /** A carried message was written: it leaves the queue unless the client will ack it; a live
@@ -245,11 +249,22 @@ export class OfflineQueue {
 
   private keepUntilAcked(endpoint: Endpoint, carried: Carried): void {
     const entry = this.registry.get(carried.recipient);
-    if (entry?.endpoint === endpoint) return entry.keepUntilAcked(carried);
+    if (entry?.endpoint === endpoint) {
+      // Past the ledger's bound its oldest messages go to the queue (delivered again at the
+      // next authentication, same ids), so a client that never acks live messages still gets
+      // every new one live.
+      const evicted = entry.keepUntilAcked(carried, this.unackedMaxBytes);
+      if (evicted.length > 0) void this.requeueAll(evicted);
+      return;
+    }
     // The session let go of the address meanwhile: the client may never have read it.
     void this.requeue({ ...carried, kept: true, notify: undefined }).then((queuedNow) => {
       if (queuedNow) return this.announce(carried.recipient);
     });
+  }
+
+  private async requeueAll(kept: Carried[]): Promise<void> {
+    for (const carried of kept) await this.requeue(carried);
   }
 
   /** Removes acknowledged messages: from the session's ledger, the rest from its queue;
@@ -257,10 +272,6 @@ export class OfflineQueue {
   async ack(address: string, ids: string[]): Promise<number> {
     const entry = this.registry.get(address);
     const rest = entry ? entry.acked(ids) : ids;
-    if (entry?.awaitingAcks && !entry.unackedFull(this.unackedMaxBytes)) {
-      entry.awaitingAcks = false;
-      this.resume(address, entry.endpoint);
-    }
     const fromLedger = ids.length - rest.length;
     if (rest.length === 0) return fromLedger;
     return fromLedger + (await this.store.removeQueued(address, rest));

@@ -18,6 +18,7 @@ export class LocalEntry {
   held: Array<{ delivery: Delivery; carried?: Carried }> = [];
   /** The delay before the next try after a failed drain (0: the last drain worked). */
   drainRetryMs = 0;
+  drainRetryPending = false;
   /** Messages the session refused, being written to the queue in order. */
   spilling: Promise<void> | undefined;
   /** Ids of queued messages already handed to the session (a drain and a notification can race). */
@@ -28,8 +29,6 @@ export class LocalEntry {
    */
   private unacked: Map<string, Carried> | undefined;
   unackedBytes = 0;
-  /** The ledger reached its bound: messages wait in the queue until acks make room. */
-  awaitingAcks = false;
 
   constructor(readonly endpoint: Endpoint) {}
 
@@ -49,17 +48,27 @@ export class LocalEntry {
     return this.unacked?.size ?? 0;
   }
 
-  /** Keeps a written live message until the client acks it (its status was already sent). */
-  keepUntilAcked(carried: Carried): void {
+  /**
+   * Keeps a written live message until the client acks it (its status was already sent). Past
+   * the bound (UNACKED_MAX_COUNT messages, `maxBytes`) the oldest leave the ledger: returned,
+   * for the queue.
+   */
+  keepUntilAcked(carried: Carried, maxBytes: number): Carried[] {
     this.unacked ??= new Map();
-    if (this.unacked.has(carried.id)) return;
+    if (this.unacked.has(carried.id)) return [];
     this.unacked.set(carried.id, { ...carried, kept: true, notify: undefined });
     this.unackedBytes += carried.bytes ?? 0;
-  }
-
-  /** True when the ledger is at its bound (`maxBytes`, or UNACKED_MAX_COUNT messages). */
-  unackedFull(maxBytes: number): boolean {
-    return this.unackedCount >= UNACKED_MAX_COUNT || this.unackedBytes >= maxBytes;
+    const evicted: Carried[] = [];
+    while (
+      this.unacked.size > 1 &&
+      (this.unacked.size > UNACKED_MAX_COUNT || this.unackedBytes > maxBytes)
+    ) {
+      const [id, oldest] = this.unacked.entries().next().value as [string, Carried];
+      this.unacked.delete(id);
+      this.unackedBytes -= oldest.bytes ?? 0;
+      evicted.push(oldest);
+    }
+    return evicted;
   }
 
   /** Drops acked ids from the ledger; returns the ids it did not hold (they may be queued). */

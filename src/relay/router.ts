@@ -144,27 +144,30 @@ export class Router {
     if (!options.replace) return true;
     if (previous) {
       previous.endpoint.closeWith('session_replaced');
-      // What the replaced session was written and did not ack goes back to the queue before
-      // the new session's first drain (an ack still arriving from the old one removes it).
-      await this.undelivered(previous.takeUnacked());
+      // What the replaced session was written and did not ack goes back to the queue: the new
+      // session's first drain, or the announcement that follows the requeue, delivers it (an
+      // ack still arriving from the old one removes it).
+      void this.undelivered(previous.takeUnacked());
     }
     const opened = { sessionId: endpoint.sessionId, authAt: endpoint.authAt };
     await this.publish(address, { kind: 'session_opened', ...opened });
     return true;
   }
 
-  async unregister(address: string, endpoint: Endpoint): Promise<void> {
+  /** Forgets the session of `address`; `reason`: why it was closed from here, if it was. */
+  async unregister(address: string, endpoint: Endpoint, reason?: CloseReason): Promise<void> {
     const entry = this.registry.release(address, endpoint);
     if (!entry) return;
     // What it was written and never acked, then arrivals still held for it (its first drain
     // had not run): back to the queue, in that order.
+    // A burned identity gets nothing back (undelivered refuses it all).
     const back = [...entry.takeUnacked(), ...entry.takeHeld()];
-    await Promise.all([this.unsubscribe(address), this.undelivered(back)]);
+    await Promise.all([this.unsubscribe(address), this.undelivered(back, reason)]);
   }
 
   /** Sends the queue of `address` to its session, oldest first. */
   drain(address: string): Promise<void> {
-    return this.queue.drain(address);
+    return this.queue.drain(address, true);
   }
 
   /** The session of `address` can take deliveries again after refusing some: drain its queue. */
@@ -354,8 +357,12 @@ export class Router {
   private closeLocal(address: string, reason: CloseReason): void {
     const entry = this.registry.get(address);
     if (!entry) return;
-    // Held arrivals would be requeued when the session unregisters: not for a burned identity.
-    if (reason === 'account_burned') void this.undelivered(entry.takeHeld(), reason);
+    // Held arrivals and the ledger would be requeued when the session unregisters: not for a
+    // burned identity.
+    if (reason === 'account_burned') {
+      void this.undelivered(entry.takeHeld(), reason);
+      entry.takeUnacked();
+    }
     entry.endpoint.closeWith(reason);
   }
 
@@ -461,7 +468,11 @@ export class Router {
         const older =
           mine.authAt < message.authAt ||
           (mine.authAt === message.authAt && mine.sessionId < message.sessionId);
-        if (older) mine.closeWith('session_replaced');
+        if (!older) return;
+        // Its unacked messages go back to the queue now, not when its socket has closed, so
+        // they reach the newer session soon after the messages its first drain sent.
+        void this.undelivered(entry!.takeUnacked());
+        mine.closeWith('session_replaced');
         return;
       }
       case 'close':

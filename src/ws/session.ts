@@ -277,6 +277,7 @@ export class Session implements SenderSession {
    *  what it received is then not delivered again. Anything else is ignored. */
   private whileClosing(data: Buffer, isBinary: boolean): Promise<void> | void {
     if (isBinary || this.authedAs === undefined) return;
+    this.deps.limiter.takeLocal('ws_frames', this.ipKey);
     const frame = parseJsonObject(data.toString('utf8'));
     if (frame?.type === 'ack') return this.deps.relay.jsonFrame(this, frame);
   }
@@ -342,8 +343,8 @@ export class Session implements SenderSession {
     try {
       if (identity !== undefined) {
         metrics.activeConnections.dec();
-        await router.unregister(identity, this);
-        for (const alias of this.aliases) await router.unregister(alias, this);
+        await router.unregister(identity, this, this.closeReason);
+        for (const alias of this.aliases) await router.unregister(alias, this, this.closeReason);
       }
     } catch (err) {
       logger.warn({ err }, 'session cleanup incomplete');

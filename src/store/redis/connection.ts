@@ -48,7 +48,8 @@ export function createClient(endpoint: RedisEndpoint, subscriber: boolean): Redi
     ...(subscriber ? {} : { commandTimeout: COMMAND_TIMEOUT_MS }),
   };
   // Commands issued in one event-loop turn leave in one write (a pipeline): under load many
-  // publishes and scripts share a round trip and a system call.
+  // publishes and scripts share a round trip and a system call. Not on a Cluster: ioredis does
+  // not follow MOVED/ASK for an auto-pipeline that mixes slots and writes (failover, resharding).
   const enableAutoPipelining = !subscriber;
   if (endpoint.cluster?.length) {
     return new Cluster(endpoint.cluster.map(parseNode), {
@@ -58,7 +59,6 @@ export function createClient(endpoint: RedisEndpoint, subscriber: boolean): Redi
       clusterRetryStrategy: reconnectDelay,
       slotsRefreshInterval: SLOTS_REFRESH_MS,
       shardedSubscribers: subscriber,
-      enableAutoPipelining,
       redisOptions: connection,
     });
   }
