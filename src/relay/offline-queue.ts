@@ -15,9 +15,6 @@ import { UNACKED_MAX_COUNT, type LocalEntry, type Registry } from './registry.js
 const DRAIN_RETRY_MIN_MS = 500;
 const DRAIN_RETRY_MAX_MS = 30_000;
 
-/** Every frame written to a client is at least this long (padding, PROTOCOL.md §6). */
-const SMALLEST_FRAME_BYTES = 1536;
-
 /** The sender's `rejected` reason for each refusal of the store. */
 const REFUSALS: Record<Exclude<EnqueueResult, 'queued'>, RejectReason> = {
   no_recipient: 'invalid_recipient',
@@ -55,12 +52,11 @@ export class OfflineQueue {
     // Addressed to a proven key holder (live delivery needs no bundle): queued without one.
     this.requeueLimits = { ...this.limits, requireBundle: false };
     this.unackedMaxBytes = config.maxSocketBufferBytes;
-    // The ledger holds at most its bound plus what the socket's outbox held when it filled.
-    const outboxFrames = Math.ceil(config.maxSocketBufferBytes / SMALLEST_FRAME_BYTES) + 1;
+    // A ledger holds at most UNACKED_MAX_COUNT messages, and its byte bound plus one message.
     this.unackedLimits = {
       ...this.requeueLimits,
-      maxCount: config.queueMax + UNACKED_MAX_COUNT + outboxFrames,
-      maxBytes: config.queueMaxBytes + 2 * config.maxSocketBufferBytes + config.maxWsMessageBytes,
+      maxCount: config.queueMax + UNACKED_MAX_COUNT,
+      maxBytes: config.queueMaxBytes + config.maxSocketBufferBytes + config.maxWsMessageBytes,
     };
   }
 

@@ -44,10 +44,6 @@ export class LocalEntry {
     return this.handed?.has(id) ?? false;
   }
 
-  get unackedCount(): number {
-    return this.unacked?.size ?? 0;
-  }
-
   /**
    * Keeps a written live message until the client acks it (its status was already sent). Past
    * the bound (UNACKED_MAX_COUNT messages, `maxBytes`) the oldest leave the ledger: returned,

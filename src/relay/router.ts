@@ -159,8 +159,7 @@ export class Router {
     const entry = this.registry.release(address, endpoint);
     if (!entry) return;
     // What it was written and never acked, then arrivals still held for it (its first drain
-    // had not run): back to the queue, in that order.
-    // A burned identity gets nothing back (undelivered refuses it all).
+    // had not run): back to the queue, in that order; for a burned identity, nothing.
     const back = [...entry.takeUnacked(), ...entry.takeHeld()];
     await Promise.all([this.unsubscribe(address), this.undelivered(back, reason)]);
   }
@@ -208,20 +207,7 @@ export class Router {
     const entry = this.registry.get(recipient);
     if (entry === undefined) return this.sendAway(recipient, message, notify);
     const { id, delivery } = message;
-    let carried: Carried | undefined;
-    if (!message.volatile) {
-      const offline = () => offlineForm(delivery);
-      const bytes = ackCost(delivery, id);
-      carried = {
-        recipient,
-        id,
-        offline,
-        inQueue: false,
-        ackable: bytes !== undefined,
-        bytes,
-        notify,
-      };
-    }
+    const carried = message.volatile ? undefined : liveCarried(recipient, id, delivery, notify);
     if (entry.draining) entry.held.push({ delivery, carried });
     else this.queue.hand(entry, delivery, carried);
   }
@@ -238,8 +224,19 @@ export class Router {
       return;
     }
     if (this.acrossInstances && (await this.offer(recipient, message, notify))) return;
-    if (message.admitQueued && !(await message.admitQueued())) return;
     await this.sendQueued(recipient, message, notify);
+  }
+
+  /** Admits a message that has to be queued (if it still needs admitting) and writes it to the
+   *  queue; true when queued, otherwise its sender has been told. */
+  private async enqueue(
+    recipient: string,
+    message: OutboundMessage,
+    notify: Notify | undefined,
+  ): Promise<boolean> {
+    if (message.admitQueued && !(await message.admitQueued())) return false;
+    const offline = offlineForm(message.delivery);
+    return this.queue.put(recipient, message.id, offline, notify, message.chargeQueued);
   }
 
   /**
@@ -283,11 +280,7 @@ export class Router {
     const { recipient, message } = offer;
     const { id, delivery } = message;
     try {
-      if (message.admitQueued && !(await message.admitQueued())) return;
-      if (
-        !(await this.queue.put(recipient, id, offlineForm(delivery), notify, message.chargeQueued))
-      )
-        return;
+      if (!(await this.enqueue(recipient, message, notify))) return;
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err;
       return notify?.('rejected', 'storage_unavailable');
@@ -305,9 +298,8 @@ export class Router {
     message: OutboundMessage,
     notify?: Notify,
   ): Promise<void> {
+    if (!(await this.enqueue(recipient, message, notify))) return;
     const { id, delivery } = message;
-    if (!(await this.queue.put(recipient, id, offlineForm(delivery), notify, message.chargeQueued)))
-      return;
     const correlation = notify ? randomUUID() : undefined;
     const note: ChannelMessage = { kind: 'deliver', id, delivery };
     if (correlation && notify) {
@@ -422,16 +414,7 @@ export class Router {
           this.metrics.messages.inc({ outcome: 'rejected' });
           return notify('rejected', refusal);
         }
-        const bytes = ackCost(delivery, id);
-        const carried: Carried = {
-          recipient: address,
-          id,
-          offline: () => offlineForm(delivery),
-          inQueue: false,
-          ackable: bytes !== undefined,
-          bytes,
-          notify,
-        };
+        const carried = liveCarried(address, id, delivery, notify);
         if (!entry) void this.undelivered([carried]);
         else if (entry.draining) entry.held.push({ delivery, carried });
         else this.queue.hand(entry, delivery, carried);
@@ -463,15 +446,15 @@ export class Router {
         return;
       case 'session_opened': {
         // The newer session wins (auth time, then session id as a tie-break).
-        const mine = entry?.endpoint;
-        if (!mine || mine.sessionId === message.sessionId) return;
+        if (!entry || entry.endpoint.sessionId === message.sessionId) return;
+        const mine = entry.endpoint;
         const older =
           mine.authAt < message.authAt ||
           (mine.authAt === message.authAt && mine.sessionId < message.sessionId);
         if (!older) return;
         // Its unacked messages go back to the queue now, not when its socket has closed, so
         // they reach the newer session soon after the messages its first drain sent.
-        void this.undelivered(entry!.takeUnacked());
+        void this.undelivered(entry.takeUnacked());
         mine.closeWith('session_replaced');
         return;
       }
@@ -498,4 +481,17 @@ export class Router {
     if (message?.kind === 'status')
       this.settle(message.correlation, message.status, message.reason);
   }
+}
+
+/** A message handed to a session here, in no queue: kept in its ledger once written if it is a
+ *  `msg` its client acks by id (and that client has acks on). */
+function liveCarried(
+  recipient: string,
+  id: string,
+  delivery: Delivery,
+  notify: Notify | undefined,
+): Carried {
+  const bytes = ackCost(delivery, id);
+  const offline = () => offlineForm(delivery);
+  return { recipient, id, offline, inQueue: false, ackable: bytes !== undefined, bytes, notify };
 }
