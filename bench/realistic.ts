@@ -83,7 +83,7 @@ import { fmt, machine } from './lib/report.js';
 // --- Configuration --------------------------------------------------------------------------
 
 const SCENARIOS = ['open', 'closed', 'idle', 'pacing'] as const;
-const VARIANTS = ['bare', 'pad', 'pad-jitter'] as const;
+const VARIANTS = ['bare', 'pad', 'pad-jitter', 'pad-jitter-status'] as const;
 type Variant = (typeof VARIANTS)[number];
 type Transport = 'plain' | 'tls';
 type Store = 'memory' | 'redis';
@@ -99,7 +99,7 @@ const HELP = `Usage: npm run bench [-- flags]   (or: npm run bench:realistic -- 
   --stores LIST           memory,redis (relay only)
   --workers LIST          1,2 (relay only; N > 1 runs \`serve --workers N\`, Redis store only, if
                           the build has the flag)
-  --baselines LIST        bare,pad,pad-jitter, or none
+  --baselines LIST        bare,pad,pad-jitter,pad-jitter-status, or none
   --relay / --no-relay    measure the relay (default yes; --no-relay: baselines only)
   --steps LIST            offered rates, msg/s (default 1000,2000,4000,6000,8000,10000,12000,
                           15000,20000,25000,30000,40000)
@@ -238,6 +238,8 @@ const PASS_LOSS_PCT = 1;
 const PASS_P99_MS = 100;
 const JITTER = '10-50';
 const PAD = 1536;
+/** The relay's pacing interval (ENTROPY_PACING_MS default), given to the baseline's pacing. */
+const PACING_MS = 500;
 /** A step is generator-bound when the generator used this much CPU or sent this late. */
 const GEN_BOUND_CPU_PCT = 90;
 const GEN_BOUND_LAG_MS = 20;
@@ -425,7 +427,11 @@ interface Rig {
   sessions: number;
 }
 
-async function startRig(cfg: ConfigResult, extraEnv: Record<string, string> = {}): Promise<Rig> {
+/**
+ * `pacingIdleMs`: the idle and pacing runs widen the relay's pacing idle window to cover the
+ * measured window, and give the baseline the same pacing (padded dummies every PACING_MS).
+ */
+async function startRig(cfg: ConfigResult, pacingIdleMs?: number): Promise<Rig> {
   const tls = cfg.transport === 'tls';
   let redis: BenchRedis | undefined;
   let server: Server | undefined;
@@ -437,7 +443,7 @@ async function startRig(cfg: ConfigResult, extraEnv: Record<string, string> = {}
         {
           ENTROPY_IDLE_TIMEOUT_S: '3600',
           ...(redis ? { ENTROPY_REDIS_URL: redis.url } : {}),
-          ...extraEnv,
+          ...(pacingIdleMs ? { ENTROPY_PACING_IDLE_MS: String(pacingIdleMs) } : {}),
         },
         config.relayNodeArgs,
         'raised',
@@ -447,7 +453,9 @@ async function startRig(cfg: ConfigResult, extraEnv: Record<string, string> = {}
       const v = cfg.variant ?? 'bare';
       server = await startBaseline(tls, {
         pad: v === 'bare' ? undefined : PAD,
-        jitterMs: v === 'pad-jitter' ? JITTER : undefined,
+        jitterMs: v.startsWith('pad-jitter') ? JITTER : undefined,
+        status: v === 'pad-jitter-status',
+        pacing: pacingIdleMs ? { ms: PACING_MS, idleMs: pacingIdleMs } : undefined,
       });
     }
     const lg = await LoadGenerator.start(GENERATOR_NODE_ARGS);
@@ -772,7 +780,7 @@ async function runConfig(cfg: ConfigResult): Promise<void> {
 async function runIdle(kind: 'relay' | 'baseline', transport: Transport): Promise<void> {
   const res: IdleResult = { kind, transport, ok: false, points: [] };
   idleResults.push(res);
-  const wantPacing = kind === 'relay' && config.scenarios.includes('pacing');
+  const wantPacing = config.scenarios.includes('pacing');
   const wantIdle = config.scenarios.includes('idle');
   const counts = [
     ...new Set([
@@ -788,14 +796,15 @@ async function runIdle(kind: 'relay' | 'baseline', transport: Transport): Promis
     format: 'binary',
     transport,
     store: 'memory',
-    variant: 'bare',
+    // The baseline's dummies are padded like the relay's.
+    variant: 'pad',
     ok: false,
     steps: [],
   };
   const pacingIdleMs = (config.pacingS + 5) * 1000;
   let rig: Rig | undefined;
   try {
-    rig = await startRig(cfg, { ENTROPY_PACING_IDLE_MS: String(pacingIdleMs) });
+    rig = await startRig(cfg, pacingIdleMs);
     const { lg, server } = rig;
     const target = { kind, url: server.url, tls: transport === 'tls' };
     // Warm-up: code paths compiled and pools allocated before the "before" sample.
@@ -1125,10 +1134,13 @@ function report(m: ReturnType<typeof machine>, limits: ReturnType<typeof raiseOp
     .filter((r) => r.pacing)
     .map((r) => {
       const p = r.pacing!;
+      const base = idleResults.find((b) => b.kind === 'baseline' && b.transport === r.transport);
+      const bp = base?.pacing;
       return [
         `${r.kind} ${r.transport}`,
         fmt(p.sessions, 0),
         split(p.relayCpu),
+        r.kind === 'relay' && bp ? `${fmt(p.relayCpu.pct / bp.relayCpu.pct, 2)}×` : '',
         fmt(p.dummiesPerS, 0),
         fmt(p.cpuUsPerDummy, 1),
         split(p.generatorCpu),
@@ -1142,7 +1154,8 @@ function report(m: ReturnType<typeof machine>, limits: ReturnType<typeof raiseOp
         [
           'server',
           'sessions',
-          'relay CPU % (user/sys)',
+          'server CPU % (user/sys)',
+          'relay / baseline',
           'dummies/s received',
           'CPU µs/dummy',
           'generator CPU %',
@@ -1283,9 +1296,7 @@ async function main(): Promise<void> {
   if (config.scenarios.includes('idle') || config.scenarios.includes('pacing')) {
     for (const transport of config.transports) {
       if (config.relay) await runIdle('relay', transport);
-      if (config.scenarios.includes('idle') && config.baselines.length) {
-        await runIdle('baseline', transport);
-      }
+      if (config.baselines.length) await runIdle('baseline', transport);
     }
   }
 

@@ -234,6 +234,10 @@ export interface BaselineOptions {
   pad?: number;
   /** Ordered delivery jitter, "MIN-MAX" ms (BASELINE_JITTER_MS). */
   jitterMs?: string;
+  /** A padded delivery_status to the sender of every forwarded frame (BASELINE_STATUS). */
+  status?: boolean;
+  /** Pacing interval and idle window, ms (BASELINE_PACING_MS, BASELINE_PACING_IDLE_MS). */
+  pacing?: { ms: number; idleMs: number };
 }
 
 export async function startBaseline(tls: boolean, opts: BaselineOptions = {}): Promise<Server> {
@@ -241,6 +245,11 @@ export async function startBaseline(tls: boolean, opts: BaselineOptions = {}): P
   const env: NodeJS.ProcessEnv = { ...process.env, BASELINE_ADDR: '127.0.0.1', BASELINE_PORT: '0' };
   if (opts.pad) env.BASELINE_PAD = String(opts.pad);
   if (opts.jitterMs) env.BASELINE_JITTER_MS = opts.jitterMs;
+  if (opts.status) env.BASELINE_STATUS = '1';
+  if (opts.pacing) {
+    env.BASELINE_PACING_MS = String(opts.pacing.ms);
+    env.BASELINE_PACING_IDLE_MS = String(opts.pacing.idleMs);
+  }
   if (tls) {
     const files = await baselineCert();
     env.BASELINE_TLS_CERT = files.cert;
