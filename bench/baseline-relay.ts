@@ -122,12 +122,7 @@ function write(to: WebSocket, data: Buffer, binary: boolean, from: WebSocket | u
   if (from) forward(from, STATUS, false);
 }
 
-function forward(
-  to: WebSocket | undefined,
-  data: Buffer,
-  binary: boolean,
-  from?: WebSocket,
-): void {
+function forward(to: WebSocket | undefined, data: Buffer, binary: boolean, from?: WebSocket): void {
   if (!to) return;
   const frame = padded(data, binary);
   if (!jitter) return void write(to, frame, binary, from);
@@ -144,7 +139,12 @@ function forward(
 
 // What the relay sends a sender for each message; padded afresh by forward().
 const STATUS = Buffer.from(
-  JSON.stringify({ type: 'delivery_status', id: null, target: '0'.repeat(HASH_LEN), status: 'delivered' }),
+  JSON.stringify({
+    type: 'delivery_status',
+    id: null,
+    target: '0'.repeat(HASH_LEN),
+    status: 'delivered',
+  }),
 );
 const DUMMY = Buffer.from(JSON.stringify({ type: 'dummy_pacing' }));
 

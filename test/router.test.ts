@@ -237,7 +237,7 @@ describe('router: the offline queue', () => {
     const h = newHash();
     await withBundleIn(d.store, h);
     await d.store.close();
-    await assert.rejects(d.router.send(h, message()), { code: 'storage_unavailable' });
+    await assert.rejects(async () => d.router.send(h, message()), { code: 'storage_unavailable' });
   });
 });
 

@@ -3,6 +3,20 @@
 import type { CloseReason } from './channel.js';
 import type { Delivery, DeliveryStatus, RejectReason } from './deliveries.js';
 
+/** A message for the router to deliver (Router.send). */
+export interface OutboundMessage {
+  id: string;
+  delivery: Delivery;
+  /** Live only (volatile_relay): never queued, dropped when the recipient is not connected. */
+  volatile?: boolean;
+  /** Charges the sender for the bytes this message makes the store hold; the reason when
+   *  refused, undefined when charged. */
+  chargeQueued?: (bytes: number) => RejectReason | undefined;
+  /** Admits an offered message (see Router.offersTo) that has to be queued after all: the
+   *  recipient's bucket and key bundle. False when refused (the sender has been told). */
+  admitQueued?: () => boolean | Promise<boolean>;
+}
+
 /** Receives the sender's delivery status of one message. */
 export type Notify = (status: DeliveryStatus, reason?: RejectReason) => void;
 

@@ -322,7 +322,7 @@ export class RelayService {
       : undefined;
     let sent;
     try {
-      sent = this.router.sendNow(to, { id, delivery, chargeQueued, admitQueued }, notify);
+      sent = this.router.send(to, { id, delivery, chargeQueued, admitQueued }, notify);
     } catch (err) {
       return unavailable(err, notify);
     }

@@ -1,12 +1,9 @@
 // Routing (PROTOCOL.md §4.4, SPECS §9): a recipient with a session here gets the delivery
-// directly. A recipient elsewhere is offered the message on its channel `msg:{H}` (publish
-// first): the instance holding its session writes it (or queues it, if the session cannot take
-// it) and reports the status back on the sender instance's own channel; nobody listening means
-// the offline queue. The sending instance keeps every offer until it is answered and queues it
-// itself if no answer comes, so a lost offer or a dead receiver never loses a message; past a
-// bound on waiting offers, messages are queued first and then announced. Sessions are replaced
-// and closed across instances through the same channels.
-import { randomBytes, randomUUID } from 'node:crypto';
+// directly; a recipient elsewhere is reached through its channel `msg:{H}` (remote-sender.ts:
+// offered first, queued otherwise). This module holds this instance's sessions (registry.ts),
+// subscribes their channels and answers what arrives there: offers and announcements of queued
+// messages for its sessions, and sessions replaced or closed on other instances.
+import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import { StoreUnavailableError } from '../errors.js';
@@ -19,29 +16,15 @@ import {
   type ChannelMessage,
   type CloseReason,
 } from './channel.js';
-import {
-  ackCost,
-  offlineForm,
-  type Delivery,
-  type DeliveryStatus,
-  type RejectReason,
-} from './deliveries.js';
-import type { Carried, Endpoint, Notify } from './endpoint.js';
+import { ackCost, offlineForm, type Delivery, type RejectReason } from './deliveries.js';
+import type { Carried, Endpoint, Notify, OutboundMessage } from './endpoint.js';
 import { OfflineQueue } from './offline-queue.js';
 import { Registry } from './registry.js';
+import { RemoteSender } from './remote-sender.js';
+import type { ReplyTo } from './status-waits.js';
 
-export interface OutboundMessage {
-  id: string;
-  delivery: Delivery;
-  /** Live only (volatile_relay): never queued, dropped when the recipient is not connected. */
-  volatile?: boolean;
-  /** Charges the sender for the bytes this message makes the store hold; the reason when
-   *  refused, undefined when charged. */
-  chargeQueued?: (bytes: number) => RejectReason | undefined;
-  /** Admits an offered message (see Router.offersTo) that has to be queued after all: the
-   *  recipient's bucket and key bundle. False when refused (the sender has been told). */
-  admitQueued?: () => boolean | Promise<boolean>;
-}
+export type { OutboundMessage };
+export { MAX_OFFERS } from './status-waits.js';
 
 export interface RouterOptions {
   /** Other instances may hold sessions: a message for a recipient with no session here is
@@ -52,30 +35,14 @@ export interface RouterOptions {
   admitOffered?: (address: string) => RejectReason | undefined;
 }
 
-/** How long a sender waits for another instance's status: then an offered message is queued,
- *  and the sender of a queued one hears `queued`. */
-const STATUS_TIMEOUT_MS = 10_000;
 const SUBSCRIBE_RETRY_MS = 500;
-/** Offers waiting for an answer, at most (count and encoded bytes): beyond, messages take the
- *  queue-first path, which holds nothing while it waits. */
-export const MAX_OFFERS = 10_000;
-const MAX_OFFER_BYTES = 64 * 1024 * 1024;
-
-/** A sender waiting for another instance's status. An offer keeps its message: if no answer
- *  comes, it is queued here. */
-interface Waiting {
-  notify: Notify | undefined;
-  timer: NodeJS.Timeout;
-  offer?: { recipient: string; message: OutboundMessage; bytes: number };
-}
 
 export class Router {
   /** This instance's own channel (a random 64-hex address no identity can have). */
   readonly instanceId = randomBytes(32).toString('hex');
   private readonly registry = new Registry();
   private readonly queue: OfflineQueue;
-  private readonly pending = new Map<string, Waiting>();
-  private offerBytes = 0;
+  private readonly remote: RemoteSender;
   private readonly subscriptions = new Map<string, Promise<void>>();
   private stopped = false;
 
@@ -96,6 +63,13 @@ export class Router {
         () => undefined,
         () => undefined,
       ),
+    );
+    this.remote = new RemoteSender(
+      this.instanceId,
+      store,
+      this.queue,
+      metrics,
+      this.acrossInstances,
     );
   }
 
@@ -120,9 +94,8 @@ export class Router {
 
   /** Answers every sender still waiting for another instance: a queued message is `queued`; an
    *  offered one is queued now (it may also have been delivered: the same id, once more). */
-  async settlePending(): Promise<void> {
-    const waiting = [...this.pending.keys()].map((correlation) => this.unanswered(correlation));
-    await Promise.all(waiting);
+  settlePending(): Promise<void> {
+    return this.remote.settlePending();
   }
 
   async stop(): Promise<void> {
@@ -197,122 +170,15 @@ export class Router {
     return this.acrossInstances && !this.registry.has(recipient);
   }
 
-  /** Routes a message to `recipient`; `notify` receives the sender's delivery status. */
-  async send(recipient: string, message: OutboundMessage, notify?: Notify): Promise<void> {
-    return this.sendNow(recipient, message, notify);
-  }
-
-  /** send() for the hot path: synchronous (no promise) when the recipient has a session here. */
-  sendNow(recipient: string, message: OutboundMessage, notify?: Notify): void | Promise<void> {
+  /** Routes a message to `recipient`; `notify` receives the sender's delivery status.
+   *  Synchronous (no promise) when the recipient has a session here. */
+  send(recipient: string, message: OutboundMessage, notify?: Notify): void | Promise<void> {
     const entry = this.registry.get(recipient);
-    if (entry === undefined) return this.sendAway(recipient, message, notify);
+    if (entry === undefined) return this.remote.send(recipient, message, notify);
     const { id, delivery } = message;
     const carried = message.volatile ? undefined : liveCarried(recipient, id, delivery, notify);
     if (entry.draining) entry.held.push({ delivery, carried });
     else this.queue.hand(entry, delivery, carried);
-  }
-
-  /** A recipient with no session here: offered to the instance that holds its session; if none
-   *  does, the offline queue, then a notification. */
-  private async sendAway(
-    recipient: string,
-    message: OutboundMessage,
-    notify?: Notify,
-  ): Promise<void> {
-    if (message.volatile) {
-      await this.publish(recipient, { kind: 'volatile', delivery: message.delivery });
-      return;
-    }
-    if (this.acrossInstances && (await this.offer(recipient, message, notify))) return;
-    await this.sendQueued(recipient, message, notify);
-  }
-
-  /** Admits a message that has to be queued (if it still needs admitting) and writes it to the
-   *  queue; true when queued, otherwise its sender has been told. */
-  private async enqueue(
-    recipient: string,
-    message: OutboundMessage,
-    notify: Notify | undefined,
-  ): Promise<boolean> {
-    if (message.admitQueued && !(await message.admitQueued())) return false;
-    const offline = offlineForm(message.delivery);
-    return this.queue.put(recipient, message.id, offline, notify, message.chargeQueued);
-  }
-
-  /**
-   * Publish first (PROTOCOL.md §4.4): the message goes on the recipient's channel; the instance
-   * holding its session writes it and answers with the status (or queues it if it cannot). True
-   * when some instance received it; false when nobody did (or too many offers wait already):
-   * the caller queues it. An offer left unanswered is queued after STATUS_TIMEOUT_MS.
-   */
-  private async offer(
-    recipient: string,
-    message: OutboundMessage,
-    notify: Notify | undefined,
-  ): Promise<boolean> {
-    if (this.pending.size >= MAX_OFFERS) return false;
-    const correlation = randomUUID();
-    const replyTo = { instance: this.instanceId, correlation };
-    const { id, delivery } = message;
-    const raw = encodeChannelMessage({ kind: 'offer', id, delivery, replyTo });
-    if (this.offerBytes + raw.length > MAX_OFFER_BYTES) return false;
-    const timer = setTimeout(() => void this.unanswered(correlation), STATUS_TIMEOUT_MS);
-    this.pending.set(correlation, {
-      notify,
-      timer,
-      offer: { recipient, message, bytes: raw.length },
-    });
-    this.offerBytes += raw.length;
-    // A failed publish may still have reached someone: queued all the same (the same id, twice
-    // at worst).
-    const receivers = await this.store.publish(recipient, raw).catch(() => 0);
-    if (receivers > 0) return true;
-    this.take(correlation);
-    return false;
-  }
-
-  /** Nobody answered for `correlation`: an offer is queued now, a queued message is `queued`. */
-  private async unanswered(correlation: string): Promise<void> {
-    const waiting = this.take(correlation);
-    if (!waiting) return;
-    const { notify, offer } = waiting;
-    if (!offer) return notify?.('queued');
-    const { recipient, message } = offer;
-    const { id, delivery } = message;
-    try {
-      if (!(await this.enqueue(recipient, message, notify))) return;
-    } catch (err) {
-      if (!(err instanceof StoreUnavailableError)) throw err;
-      return notify?.('rejected', 'storage_unavailable');
-    }
-    this.metrics.messages.inc({ outcome: 'queued' });
-    notify?.('queued');
-    // Whoever holds the session now hears of it (it may have written it already: the same id).
-    await this.publish(recipient, { kind: 'deliver', id, delivery }).catch(() => 0);
-  }
-
-  /** Queue first: the offline queue, then a notification to whichever instance holds the
-   *  session (a lost notification never loses the message). */
-  private async sendQueued(
-    recipient: string,
-    message: OutboundMessage,
-    notify?: Notify,
-  ): Promise<void> {
-    if (!(await this.enqueue(recipient, message, notify))) return;
-    const { id, delivery } = message;
-    const correlation = notify ? randomUUID() : undefined;
-    const note: ChannelMessage = { kind: 'deliver', id, delivery };
-    if (correlation && notify) {
-      note.replyTo = { instance: this.instanceId, correlation };
-      const timer = setTimeout(() => void this.unanswered(correlation), STATUS_TIMEOUT_MS);
-      this.pending.set(correlation, { notify, timer });
-    }
-    // The message is queued already: a failed notification only means nobody hears of it now.
-    const receivers = await this.publish(recipient, note).catch(() => 0);
-    if (receivers === 0) {
-      this.metrics.messages.inc({ outcome: 'queued' });
-      if (correlation) this.settle(correlation, 'queued');
-    }
   }
 
   /** A carried message was written to its session's socket. */
@@ -356,20 +222,6 @@ export class Router {
       entry.takeUnacked();
     }
     entry.endpoint.closeWith(reason);
-  }
-
-  private settle(correlation: string, status: DeliveryStatus, reason?: RejectReason): void {
-    this.take(correlation)?.notify?.(status, reason);
-  }
-
-  /** Forgets the sender waiting for `correlation` and returns it. */
-  private take(correlation: string): Waiting | undefined {
-    const waiting = this.pending.get(correlation);
-    if (!waiting) return undefined;
-    this.pending.delete(correlation);
-    clearTimeout(waiting.timer);
-    if (waiting.offer) this.offerBytes -= waiting.offer.bytes;
-    return waiting;
   }
 
   private publish(address: string, message: ChannelMessage): Promise<number> {
@@ -465,9 +317,7 @@ export class Router {
   }
 
   /** Sends a status back to the instance waiting for it. */
-  private replier(
-    reply: { instance: string; correlation: string } | undefined,
-  ): Notify | undefined {
+  private replier(reply: ReplyTo | undefined): Notify | undefined {
     if (!reply) return undefined;
     return (status, reason) => {
       const answer: ChannelMessage = { kind: 'status', correlation: reply.correlation, status };
@@ -478,8 +328,7 @@ export class Router {
 
   private onInstanceMessage(raw: string): void {
     const message = decodeChannelMessage(raw);
-    if (message?.kind === 'status')
-      this.settle(message.correlation, message.status, message.reason);
+    if (message?.kind === 'status') this.remote.onStatus(message);
   }
 }
 
