@@ -26,6 +26,7 @@ import { NicknameService } from './nickname/nickname-service.js';
 import { PowService } from './pow/pow-service.js';
 import { createStore } from './store/index.js';
 import type { Store } from './store/store.js';
+import { IpSalt } from './ratelimit/ip-salt.js';
 import { MIN_SECRET_LENGTH, ServerSecret } from './secret.js';
 import { generateSelfSigned, loadTlsMaterial, type TlsMaterial } from './tls.js';
 import { withTimeout } from './time.js';
@@ -131,7 +132,9 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
 
   const metrics = new Metrics();
   const blinder = new IpBlinder();
-  const limiter = new RateLimiter(config, store, metrics, logger, secret);
+  const ipSalt = new IpSalt(store);
+  ipSalt.start();
+  const limiter = new RateLimiter(config, store, metrics, logger, ipSalt);
   const pow = new PowService({
     secret,
     store,
@@ -222,6 +225,8 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
       .then(() =>
         secret.known ? undefined : secret.learnFrom(store, () => ctx.lifecycle.closing),
       ),
+    // Today's IP salt ahead of the first request (a failure: learnt with that request instead).
+    store.ready().then(() => ipSalt.refresh().catch(() => undefined)),
     router.start(),
   ]).then(() => undefined);
   ready.then(
@@ -258,6 +263,7 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
     await ws.close();
     await router.stop();
     shaper.stop();
+    ipSalt.stop();
     await store.close();
     throw err;
   }
@@ -305,6 +311,7 @@ export async function startRelay(config: Config, options: StartOptions = {}): Pr
       await ws.close();
       await router.stop();
       shaper.stop();
+      ipSalt.stop();
       await sockets.destroyAfter(httpClosed, SHUTDOWN_GRACE_MS);
       await httpClosed;
       await metricsClosed;

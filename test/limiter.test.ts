@@ -1,18 +1,18 @@
 // The rate limiter (PROTOCOL.md §3) without a socket, on an injected clock: local buckets (refill,
 // jail, the jail metric, forgetting an identity, the sweep that bounds them), store buckets (the
-// jail cache, per-IP keys as a daily keyed hash, the recipient bucket), and failing open or closed
+// jail cache, per-IP keys as a keyed hash under a random salt of the day, the recipient bucket), and failing open or closed
 // when the store cannot be asked.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Config } from '../src/config.js';
 import type { RelayError } from '../src/errors.js';
 import { Metrics } from '../src/metrics.js';
+import { IpSalt } from '../src/ratelimit/ip-salt.js';
 import { RateLimiter } from '../src/ratelimit/limiter.js';
-import { ServerSecret } from '../src/secret.js';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
 import type { BucketSpec, TakeResult } from '../src/store/store.js';
-import { DAY_MS, SECOND_MS } from '../src/time.js';
-import { SECRET, T0, counterValue, domainConfig, newHash } from './helpers/domain.js';
+import { DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS } from '../src/time.js';
+import { T0, counterValue, domainConfig, newHash } from './helpers/domain.js';
 import { silentLogger } from './helpers/logs.js';
 
 /** The memory store, noting the bucket keys it is asked for. */
@@ -30,14 +30,19 @@ class KeyNotingStore extends MemoryStore {
   }
 }
 
-function setup(overrides: Partial<Config> = {}, secret = new ServerSecret(SECRET)) {
-  const clock = { now: T0 };
+/** A limiter on an injected clock; instances given one `shared` store share their IP salts. */
+function setup(
+  overrides: Partial<Config> = {},
+  shared?: { clock: { now: number }; store: KeyNotingStore },
+) {
+  const clock = shared?.clock ?? { now: T0 };
   const now = () => clock.now;
-  const store = new KeyNotingStore(now);
+  const store = shared?.store ?? new KeyNotingStore(now);
   const metrics = new Metrics();
   const config = domainConfig({ jailSeconds: 300, ...overrides });
-  const limiter = new RateLimiter(config, store, metrics, silentLogger(), secret, now);
-  return { clock, store, metrics, limiter };
+  const salt = new IpSalt(store, now);
+  const limiter = new RateLimiter(config, store, metrics, silentLogger(), salt, now);
+  return { clock, store, metrics, limiter, salt };
 }
 
 /** The seconds a refusal asks to wait, or 0 when the take was allowed. */
@@ -268,15 +273,38 @@ describe('per-IP store buckets', () => {
     assert.equal(await retryAfterAsync(() => limiter.takeIp(IP, 'upload', OPEN)), 0);
   });
 
-  it('every instance with the same secret derives the same key; another secret, another key', async () => {
-    const [a, b, c] = [
-      setup(),
-      setup(),
-      setup({}, new ServerSecret('another-secret-of-32-characters-or-more')),
-    ];
+  it('every instance of one store derives the same key; another store, another salt and key', async () => {
+    const a = setup();
+    const b = setup({}, a);
+    const c = setup();
     for (const { limiter } of [a, b, c]) await limiter.takeIp(IP, 'global', OPEN);
-    assert.equal(a.store.keys[0], b.store.keys[0]);
-    assert.notEqual(a.store.keys[0], c.store.keys[0]);
+    const keys = a.store.keys;
+    assert.equal(keys.length, 2);
+    assert.equal(keys[0], keys[1]);
+    assert.notEqual(keys[0], c.store.keys[0]);
+    assert.ok(!keys[0]!.includes(IP), 'no trace of the address');
+  });
+
+  it("the IP salt rotates: a day's salt is forgotten here and expires from the store an hour after its day", async () => {
+    const a = setup();
+    const b = setup({}, a);
+    a.clock.now = T0 + DAY_MS - 30 * MINUTE_MS;
+    await a.salt.refresh(); // today's, and tomorrow's (its last hour)
+    const today = Math.floor(a.clock.now / DAY_MS);
+    const salts = (day: number) => a.store.dailySalt(day, 'a new candidate', DAY_MS);
+    const todays = await salts(today);
+    assert.notEqual(todays, 'a new candidate', 'set by the refresh');
+    assert.notEqual(await salts(today + 1), 'a new candidate', 'tomorrow fetched ahead');
+    await a.limiter.takeIp(IP, 'global', OPEN);
+    a.clock.now += HOUR_MS; // tomorrow, 30 min in
+    await a.salt.refresh();
+    await b.limiter.takeIp(IP, 'global', OPEN);
+    await a.limiter.takeIp(IP, 'global', OPEN);
+    const [yesterday, tomorrowB, tomorrowA] = a.store.keys;
+    assert.notEqual(yesterday, tomorrowB, 'a new day, a new key');
+    assert.equal(tomorrowA, tomorrowB, 'every instance rotates to the same salt');
+    a.clock.now += HOUR_MS; // yesterday's salt: past its day and the hour of grace
+    assert.equal(await salts(today), 'a new candidate', 'gone from the store');
   });
 
   it('a jailed key is cached here: the flood never reaches the store', async () => {
@@ -298,13 +326,14 @@ describe('per-IP store buckets', () => {
     });
   });
 
-  it('a secret not known yet: closed for writes, open for reads', async () => {
-    const { limiter, metrics, store } = setup({}, new ServerSecret());
+  it('no salt while the store does not answer: closed for writes, open for reads', async () => {
+    const { limiter, metrics, store } = setup();
+    await store.close();
     await assert.rejects(limiter.takeIp(IP, 'upload', CLOSED), {
       code: 'storage_unavailable',
     });
     await limiter.takeIp(IP, 'fetch', OPEN);
-    assert.deepEqual(store.keys, [], 'no key without the secret');
+    assert.deepEqual(store.keys, [], 'no bucket asked for without the salt');
     assert.equal(await counterValue(metrics.storeErrors), 2);
   });
 });

@@ -149,6 +149,23 @@ function conformance(
       });
     });
 
+    describe('dailySalt', () => {
+      it('is set once per day by the first candidate, agreed on by every instance, and expires after its TTL', async () => {
+        const other = backend.shared ? await backend.open() : store;
+        const day = 20_000 + Math.floor(Math.random() * 1000);
+        const [a, b] = await Promise.all([
+          store.dailySalt(day, 'salt-a', 200),
+          other.dailySalt(day, 'salt-b', 200),
+        ]);
+        assert.equal(a, b);
+        assert.ok(a === 'salt-a' || a === 'salt-b');
+        assert.equal(await other.dailySalt(day, 'salt-c', MINUTE), a, 'a later call keeps it');
+        assert.equal(await store.dailySalt(day + 1, 'salt-d', MINUTE), 'salt-d', 'another day');
+        await outliveShortTtl();
+        assert.equal(await store.dailySalt(day, 'salt-e', MINUTE), 'salt-e', 'expired');
+      });
+    });
+
     describe('spendSeed', () => {
       it('is true on first use and false on replay', async () => {
         const seed = hash();

@@ -1,7 +1,7 @@
 // Token buckets per client IP and per identity (PROTOCOL.md §3), with the jail ("temporary
 // ignore"). Two homes, chosen so that nothing at rest links a sender to a recipient (§7):
 // * store buckets (shared by every instance): per-IP HTTP and WebSocket-auth buckets, keyed by a
-//   daily keyed hash of the IP (never the IP itself), and per-identity buckets (a recipient's
+//   keyed hash of the IP under a random salt of the day (ip-salt.ts; never the IP itself), and per-identity buckets (a recipient's
 //   msg_receive, an identity's ws_auth);
 // * local buckets, in this process, where the sender's socket lives: WebSocket frames per IP,
 //   messages sent per identity and offline bytes queued per sender IP. They are checked
@@ -12,7 +12,6 @@ import type { Config } from '../config.js';
 import { RelayError, StoreUnavailableError, rateLimited } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Logger } from '../log.js';
-import type { ServerSecret } from '../secret.js';
 import {
   identityBucketKey,
   ipBucketKey,
@@ -23,7 +22,8 @@ import {
 } from '../store/store.js';
 import { bucketTtlMs, newBucket, takeFromBucket, type BucketState } from '../store/token-bucket.js';
 import { TtlMap } from '../store/ttl-map.js';
-import { DAY_MS, SECOND_MS } from '../time.js';
+import type { IpSalt } from './ip-salt.js';
+import { SECOND_MS } from '../time.js';
 
 export type IpBucket =
   | 'global'
@@ -123,7 +123,7 @@ export class RateLimiter {
     private readonly store: Store,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
-    private readonly secret: ServerSecret,
+    private readonly ipSalt: Pick<IpSalt, 'tag'>,
     private readonly now: () => number = Date.now,
   ) {
     this.specs = bucketSpecs(config);
@@ -137,7 +137,12 @@ export class RateLimiter {
 
   /** Takes from a per-IP store bucket; throws 429 `rate_limited` with the retry time when refused. */
   takeIp(ipKey: string, bucket: IpBucket, options: LimitOptions): Promise<void> {
-    const key = () => ipBucketKey(this.ipTag(ipKey), bucket);
+    const key = () => {
+      const tag = this.ipSalt.tag(ipKey);
+      return typeof tag === 'string'
+        ? ipBucketKey(tag, bucket)
+        : tag.then((t) => ipBucketKey(t, bucket));
+    };
     return this.take(key, this.specs.ip[bucket], bucket, options);
   }
 
@@ -288,17 +293,8 @@ export class RateLimiter {
       if (key.includes(`{${identityHash}}`)) this.jailCache.delete(key);
   }
 
-  /**
-   * The IP as store bucket keys carry it: HMAC(server secret, UTC day, IP), so every instance
-   * derives the same key, the key changes every day and no raw IP is ever written to the store.
-   */
-  private ipTag(ipKey: string): string {
-    const day = Math.floor(this.now() / DAY_MS);
-    return this.secret.mac(`ip-bucket ${day}`, ipKey).slice(0, 32);
-  }
-
   private async take(
-    keyOf: () => string,
+    keyOf: () => string | Promise<string>,
     spec: BucketSpec,
     bucket: string,
     options: LimitOptions & { take?: Take },
@@ -308,8 +304,8 @@ export class RateLimiter {
     let key: string;
     let result;
     try {
-      // Deriving an IP key needs the server secret, unknown until the store has answered.
-      key = keyOf();
+      // An IP key needs the day's salt, which may have to come from the store first.
+      key = await keyOf();
       const jailedUntil = this.jailCache.get(key);
       if (jailedUntil !== undefined) {
         if (jailedUntil > now) {

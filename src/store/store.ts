@@ -85,6 +85,11 @@ export interface Store {
   /** Returns the secret shared by every instance: `candidate` if none was set yet. */
   sharedSecret(candidate: string): Promise<string>;
 
+  /** Returns the salt of UTC day `day` (days since the epoch) shared by every instance:
+   *  `candidate` if none was set yet. It expires `ttlMs` after the first call (later calls do not
+   *  extend it). */
+  dailySalt(day: number, candidate: string, ttlMs: number): Promise<string>;
+
   /** Marks a PoW seed spent. True on first use, false when it was already spent (replay). */
   spendSeed(seed: string, ttlMs: number): Promise<boolean>;
 

@@ -6,6 +6,7 @@ import { defaultConfig, type Config } from '../../src/config.js';
 import type { Json } from '../../src/json.js';
 import { Metrics } from '../../src/metrics.js';
 import { PowService } from '../../src/pow/pow-service.js';
+import { IpSalt } from '../../src/ratelimit/ip-salt.js';
 import { RateLimiter } from '../../src/ratelimit/limiter.js';
 import type { CloseReason } from '../../src/relay/channel.js';
 import type { Delivery, DeliveryStatus, RejectReason } from '../../src/relay/deliveries.js';
@@ -152,7 +153,7 @@ export async function startDomain(
   const metrics = new Metrics();
   const logger = silentLogger();
   const secret = new ServerSecret(SECRET);
-  const limiter = new RateLimiter(config, store, metrics, logger, secret, now);
+  const limiter = new RateLimiter(config, store, metrics, logger, new IpSalt(store, now), now);
   const pow = new PowService({
     secret,
     store,

@@ -43,6 +43,7 @@ export class MemoryStore implements Store {
   private closed = false;
   private secret: string | undefined;
   private readonly spentSeeds: TtlMap<true>;
+  private readonly salts: TtlMap<string>;
   private readonly buckets: TtlMap<BucketState>;
   private readonly bundles: TtlMap<BundleRecord>;
   private readonly nicknames: TtlMap<NicknameRecord>;
@@ -61,6 +62,7 @@ export class MemoryStore implements Store {
     private readonly queueTotalBytes = Number.POSITIVE_INFINITY,
   ) {
     this.spentSeeds = new TtlMap(now);
+    this.salts = new TtlMap(now);
     this.buckets = new TtlMap(now);
     this.bundles = new TtlMap(now);
     this.nicknames = new TtlMap(now);
@@ -69,6 +71,7 @@ export class MemoryStore implements Store {
     this.queues = new TtlMap(now, (_, queue) => (this.queuedBytes -= queue.bytes));
     this.maps = [
       this.spentSeeds,
+      this.salts,
       this.buckets,
       this.bundles,
       this.nicknames,
@@ -118,6 +121,15 @@ export class MemoryStore implements Store {
     this.check();
     this.secret ??= candidate;
     return this.secret;
+  }
+
+  async dailySalt(day: number, candidate: string, ttlMs: number): Promise<string> {
+    this.check();
+    const key = String(day);
+    const salt = this.salts.get(key);
+    if (salt !== undefined) return salt;
+    this.salts.set(key, candidate, ttlMs);
+    return candidate;
   }
 
   async spendSeed(seed: string, ttlMs: number): Promise<boolean> {

@@ -3,6 +3,7 @@
 import { IDENTITY_BUCKETS, identityBucketKey } from '../store.js';
 
 export const SECRET_KEY = 'secret';
+export const dailySaltKey = (day: number): string => `salt:${day}`;
 /** Sorted set of identities with a live bundle, scored by the bundle's expiry (Redis time, ms). */
 export const POOL_KEY = 'pool:random';
 

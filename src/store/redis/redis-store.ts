@@ -31,7 +31,14 @@ import {
   type RedisClient,
   type SentinelEndpoint,
 } from './connection.js';
-import { POOL_KEY, channelOf, identityKeys, nicknameKey, spentSeedKey } from './keys.js';
+import {
+  POOL_KEY,
+  channelOf,
+  dailySaltKey,
+  identityKeys,
+  nicknameKey,
+  spentSeedKey,
+} from './keys.js';
 import { HighWaterMark } from './memory-watch.js';
 import { Replication } from './replication.js';
 import { defineScripts, runScript, type ScriptName } from './scripts.js';
@@ -203,6 +210,15 @@ export class RedisStore implements Store {
 
   async sharedSecret(candidate: string): Promise<string> {
     return this.run(() => this.secret.take(candidate));
+  }
+
+  async dailySalt(day: number, candidate: string, ttlMs: number): Promise<string> {
+    return this.run(async () => {
+      const key = dailySaltKey(day);
+      // SET NX then GET: whichever instance came first, every instance reads the same salt.
+      await this.client.set(key, candidate, 'PX', ms(ttlMs), 'NX');
+      return (await this.client.get(key)) ?? candidate;
+    });
   }
 
   async spendSeed(seed: string, ttlMs: number): Promise<boolean> {
