@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { generateIdentity, type Identity } from '../src/client/identity.js';
 import { RelayClient } from '../src/client/rest-client.js';
 import { startTestRelay, type TestRelay } from './helpers/relay.js';
@@ -47,6 +48,38 @@ function tcpSocketOf(peer: RawPeer): Socket {
   return (peer.ws as unknown as { _socket: Socket })._socket;
 }
 
+/**
+ * Collects the relay's TLS sockets (the relay runs in this process) from now on; `of(peer)` is
+ * the relay's end of `peer`'s connection: what the relay holds in user space for the peer is its
+ * writableLength.
+ */
+function relaySockets(t: TestRelay): { of(peer: RawPeer): TLSSocket } {
+  const seen: TLSSocket[] = [];
+  t.relay.server.on('secureConnection', (s: TLSSocket) => seen.push(s));
+  return {
+    of(peer) {
+      const mine = tcpSocketOf(peer);
+      const theirs = seen.find((s) => s.remotePort === mine.localPort);
+      assert.ok(theirs, "the relay's socket for the peer");
+      return theirs;
+    },
+  };
+}
+
+/** Samples `socket.writableLength` every few ms until stop(); returns the largest seen. */
+function watchWritable(socket: Socket): { stop(): number } {
+  let peak = 0;
+  const sample = () => void (peak = Math.max(peak, socket.writableLength));
+  const timer = setInterval(sample, 2);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      return peak;
+    },
+  };
+}
+
 async function uploadBundle(t: TestRelay, identity: Identity): Promise<void> {
   const client = new RelayClient({ url: t.relay.url, ca: t.relay.tls?.cert });
   await client.uploadBundle(identity);
@@ -86,11 +119,13 @@ describe('per-socket byte cap: a recipient that stops reading', () => {
   after(() => t.close());
 
   it('holds at most the cap for it, queues the rest, and delivers everything once it reads', async () => {
+    const sockets = relaySockets(t);
     const bob = generateIdentity();
     await uploadBundle(t, bob);
     const recipient = await authedPeer(t.relay, bob);
     const sender = await authedPeer(t.relay, generateIdentity());
     tcpSocketOf(recipient.peer).pause();
+    const written = watchWritable(sockets.of(recipient.peer));
 
     // 32 MiB: far more than the cap and the kernel's socket buffers together.
     const COUNT = 160;
@@ -109,6 +144,7 @@ describe('per-socket byte cap: a recipient that stops reading', () => {
       t.relay.shaper.peakOutboxBytes <= CAP + 4 * 1536,
       `peak backlog ${t.relay.shaper.peakOutboxBytes} > cap ${CAP}`,
     );
+
     assert.ok((await t.relay.store.queued(bob.identityHash)).length > 0);
 
     // It reads again: every message arrives, in the order sent, none twice.
@@ -117,6 +153,13 @@ describe('per-socket byte cap: a recipient that stops reading', () => {
     await untilEnvelopes(recipient.peer, wanted);
     const got = recipient.peer.received.map(envelopeOf).filter((e): e is string => e !== undefined);
     assert.deepEqual(got, [...wanted]);
+    // ... and neither did its socket, from the first message to the last delivered: bytes handed
+    // to the socket count until written out.
+    const peakWritable = written.stop();
+    assert.ok(
+      peakWritable <= CAP + 4 * 1536,
+      `the relay's socket buffered ${peakWritable} bytes > cap ${CAP}`,
+    );
     await recipient.peer.close();
     await sender.peer.close();
   });
@@ -178,7 +221,7 @@ describe('slow reader: a socket over its cap past the grace period', () => {
     // What the old socket had already received in its kernel buffer is still readable by it;
     // everything else is in the queue and arrives on the next connection. Nothing is lost.
     tcpSocketOf(stalled.peer).resume();
-    await stalled.peer.closed;
+    assert.deepEqual(await stalled.peer.closed, { code: 4004, reason: 'slow_reader' });
     const again = await authedPeer(t.relay, dave);
     const wanted = new Set(Array.from({ length: COUNT }, (_, i) => `s:${i}`));
     const seen = new Set(
