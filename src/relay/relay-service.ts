@@ -5,7 +5,7 @@
 // A refusal that is not a message's status is thrown as a RelayError; the transport turns it
 // into an `error` frame.
 import type { Config } from '../config.js';
-import { RelayError, StoreUnavailableError, asRelayError } from '../errors.js';
+import { RelayError, asRelayError, rethrowUnlessUnavailable } from '../errors.js';
 import type { Json } from '../json.js';
 import type { PowService } from '../pow/pow-service.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
@@ -53,7 +53,7 @@ export type Pending = void | Promise<void>;
 
 /** A message the store could not take: its sender hears `storage_unavailable`. */
 function unavailable(err: unknown, notify: (status: DeliveryStatus, reason: RejectReason) => void) {
-  if (!(err instanceof StoreUnavailableError)) throw err;
+  rethrowUnlessUnavailable(err);
   notify('rejected', 'storage_unavailable');
 }
 
