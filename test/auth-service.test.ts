@@ -1,23 +1,19 @@
 // WebSocket authentication (relay/auth-service.ts, PROTOCOL.md §4.2) without a socket: the real
-// AuthService, PowService, RateLimiter and MemoryStore as server.ts builds them, on an injected
-// clock. A PoW with a signature over `AUTH:<H>:<seed>` (the key given or the stored bundle's), or
-// a session token; every refusal is 401 auth_failed; the IP's bucket is taken before the payload
-// is read, the identity's only once the proof holds; tokens expire and are bounded per identity;
-// the store's absence fails closed.
+// AuthService on the real PowService, RateLimiter and MemoryStore of helpers/domain.ts (built as
+// server.ts builds them), on an injected clock. A PoW with a signature over `AUTH:<H>:<seed>`
+// (the key given or the stored bundle's), or a session token; every refusal is 401 auth_failed;
+// the IP's bucket is taken before the payload is read, the identity's only once the proof holds;
+// tokens expire and are bounded per identity; the store's absence fails closed.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { generateIdentity, signMessage, type Identity } from '../src/client/identity.js';
 import type { Config } from '../src/config.js';
-import { Metrics } from '../src/metrics.js';
-import { PowService } from '../src/pow/pow-service.js';
-import { RateLimiter } from '../src/ratelimit/limiter.js';
 import { AuthService, type AuthResult } from '../src/relay/auth-service.js';
 import { ServerSecret } from '../src/secret.js';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
 import { DAY_MS, SECOND_MS } from '../src/time.js';
-import { SECRET, T0, counterValue, domainConfig } from './helpers/domain.js';
-import { silentLogger } from './helpers/logs.js';
+import { SECRET, T0, counterValue, startDomain } from './helpers/domain.js';
 import { solveExactly } from './helpers/pow.js';
 
 const IP = '198.51.100.7';
@@ -25,25 +21,13 @@ const OTHER_IP = '203.0.113.9';
 /** Attempts allowed per IP and per identity unless a test says otherwise: none is limited. */
 const GENEROUS = { limitWsAuth: 1000, limitWsAuthIdentity: 1000 };
 
-function setup(overrides: Partial<Config> = {}) {
+async function setup(t: TestContext, overrides: Partial<Config> = {}) {
   const clock = { now: T0 };
-  const now = () => clock.now;
-  const store = new MemoryStore(now);
-  const metrics = new Metrics();
   // The lowest difficulty: a proof costs a few hundred hashes.
-  const config = domainConfig({ powBase: 2, ...GENEROUS, ...overrides });
-  const secret = new ServerSecret(SECRET);
-  const limiter = new RateLimiter(config, store, metrics, silentLogger(), secret, now);
-  const pow = new PowService({
-    secret,
-    store,
-    powBase: config.powBase,
-    powMax: config.powMax,
-    powLoadThresholds: config.powLoadThresholds,
-    metrics,
-    now,
-  });
-  const auth = new AuthService(store, pow, limiter, config, secret);
+  const d = await startDomain({ powBase: 2, ...GENEROUS, ...overrides }, { now: () => clock.now });
+  t.after(() => d.stop());
+  const { store, metrics, pow } = d;
+  const auth = new AuthService(store, pow, d.limiter, d.config, new ServerSecret(SECRET));
 
   /** A valid PoW auth payload for `identity` (an identity hash, or a legacy name in v1). */
   async function proof(identity: Identity | string, extra: Record<string, unknown> = {}) {
@@ -61,7 +45,7 @@ function setup(overrides: Partial<Config> = {}) {
     return { ...payload, ...extra };
   }
 
-  return { clock, store, metrics, limiter, pow, auth, proof };
+  return { clock, store, metrics, pow, auth, proof };
 }
 
 /** `attempt` is refused with this status and code (and a message matching `message`). */
@@ -92,8 +76,8 @@ async function storeBundle(store: MemoryStore, identity: Identity, prekeys: stri
 }
 
 describe('auth by proof of work and signature', () => {
-  it('issues a session token; reports missing keys and the acks choice', async () => {
-    const s = setup();
+  it('issues a session token; reports missing keys and the acks choice', async (t) => {
+    const s = await setup(t);
     const alice = generateIdentity();
     const result = await s.auth.authenticate(await s.proof(alice), IP);
     assert.equal(result.identity, alice.identityHash);
@@ -106,16 +90,16 @@ describe('auth by proof of work and signature', () => {
     assert.notEqual(withAcks.token, result.token);
   });
 
-  it('takes the identity in any case and answers in lower case', async () => {
-    const s = setup();
+  it('takes the identity in any case and answers in lower case', async (t) => {
+    const s = await setup(t);
     const alice = generateIdentity();
     // The PoW context and the signed text are the identity in lower case.
     const payload = await s.proof(alice, { identity_hash: alice.identityHash.toUpperCase() });
     assert.equal((await s.auth.authenticate(payload, IP)).identity, alice.identityHash);
   });
 
-  it("with a stored bundle: the prekeys left, and the bundle's key when none is given", async () => {
-    const s = setup();
+  it("with a stored bundle: the prekeys left, and the bundle's key when none is given", async (t) => {
+    const s = await setup(t);
     const alice = generateIdentity();
     await storeBundle(s.store, alice, ['p1', 'p2', 'p3']);
     const keyless = await s.proof(alice, { public_key: undefined });
@@ -124,8 +108,8 @@ describe('auth by proof of work and signature', () => {
     assert.equal(result.prekeys, 3);
   });
 
-  it('without a bundle, a key must be given', async () => {
-    const s = setup();
+  it('without a bundle, a key must be given', async (t) => {
+    const s = await setup(t);
     const alice = generateIdentity();
     await authFailed(
       s.auth.authenticate(await s.proof(alice, { public_key: undefined }), IP),
@@ -133,8 +117,8 @@ describe('auth by proof of work and signature', () => {
     );
   });
 
-  it('refuses a bad proof of work, and a seed spent already', async () => {
-    const s = setup();
+  it('refuses a bad proof of work, and a seed spent already', async (t) => {
+    const s = await setup(t);
     const alice = generateIdentity();
     const payload = await s.proof(alice);
     // The first nonce that does no work at all for this seed.
@@ -148,8 +132,8 @@ describe('auth by proof of work and signature', () => {
     await authFailed(s.auth.authenticate(payload, IP), /already used/);
   });
 
-  it("refuses a missing or wrong signature, and a key that is not the identity's", async () => {
-    const s = setup();
+  it("refuses a missing or wrong signature, and a key that is not the identity's", async (t) => {
+    const s = await setup(t);
     const alice = generateIdentity();
     const mallory = generateIdentity();
     const cases: Array<[Record<string, unknown>, RegExp]> = [
@@ -170,8 +154,8 @@ describe('auth by proof of work and signature', () => {
     await s.auth.authenticate(await s.proof(alice), IP);
   });
 
-  it('refuses a payload that is not an object or names no identity', async () => {
-    const s = setup();
+  it('refuses a payload that is not an object or names no identity', async (t) => {
+    const s = await setup(t);
     for (const payload of [undefined, null, 'auth', 42, ['a']])
       await authFailed(s.auth.authenticate(payload, IP), /must be an object/);
     for (const h of [undefined, 'alice', 'ab'.repeat(31), 7])
@@ -180,8 +164,8 @@ describe('auth by proof of work and signature', () => {
 });
 
 describe('compat v1', () => {
-  it('PoW alone authenticates an identity hash or a legacy name', async () => {
-    const s = setup({ compat: 'v1' });
+  it('PoW alone authenticates an identity hash or a legacy name', async (t) => {
+    const s = await setup(t, { compat: 'v1' });
     const alice = generateIdentity();
     const keyless = await s.proof(alice, { public_key: undefined, signature: undefined });
     assert.equal((await s.auth.authenticate(keyless, IP)).identity, alice.identityHash);
@@ -193,8 +177,8 @@ describe('compat v1', () => {
     await authFailed(s.auth.authenticate(wrongKey, IP), /mismatch/);
   });
 
-  it('is off by default: PoW alone is refused, and a legacy name is no identity', async () => {
-    const s = setup();
+  it('is off by default: PoW alone is refused, and a legacy name is no identity', async (t) => {
+    const s = await setup(t);
     const alice = generateIdentity();
     const keyless = await s.proof(alice, { public_key: undefined, signature: undefined });
     await authFailed(s.auth.authenticate(keyless, IP), /public_key is required/);
@@ -203,8 +187,8 @@ describe('compat v1', () => {
 });
 
 describe('auth by session token', () => {
-  it('a token authenticates its identity again, for a new token', async () => {
-    const s = setup();
+  it('a token authenticates its identity again, for a new token', async (t) => {
+    const s = await setup(t);
     const alice = generateIdentity();
     await storeBundle(s.store, alice, ['p1']);
     const first = await s.auth.authenticate(await s.proof(alice), IP);
@@ -222,8 +206,8 @@ describe('auth by session token', () => {
     assert.notEqual(again.token, first.token);
   });
 
-  it('refuses an unknown token, one of another identity, and one that is not a string', async () => {
-    const s = setup();
+  it('refuses an unknown token, one of another identity, and one that is not a string', async (t) => {
+    const s = await setup(t);
     const alice = generateIdentity();
     const bob = generateIdentity();
     const { token } = await s.auth.authenticate(await s.proof(alice), IP);
@@ -238,8 +222,8 @@ describe('auth by session token', () => {
     await as(alice, token);
   });
 
-  it('a token expires sessionTtlS after it was issued', async () => {
-    const s = setup({ sessionTtlS: 60 });
+  it('a token expires sessionTtlS after it was issued', async (t) => {
+    const s = await setup(t, { sessionTtlS: 60 });
     const alice = generateIdentity();
     const { token } = await s.auth.authenticate(await s.proof(alice), IP);
     const withToken = (session_token: string) =>
@@ -252,8 +236,8 @@ describe('auth by session token', () => {
     await withToken(renewed);
   });
 
-  it('at most maxSessionTokens live per identity: each new one revokes the oldest', async () => {
-    const s = setup({ maxSessionTokens: 2 });
+  it('at most maxSessionTokens live per identity: each new one revokes the oldest', async (t) => {
+    const s = await setup(t, { maxSessionTokens: 2 });
     const alice = generateIdentity();
     const tokens: string[] = [];
     for (let i = 0; i < 3; i++)
@@ -269,8 +253,8 @@ describe('auth by session token', () => {
 });
 
 describe('auth rate limits', () => {
-  it("the IP's bucket is taken before the payload is read: garbage counts", async () => {
-    const s = setup({ limitWsAuth: 3 });
+  it("the IP's bucket is taken before the payload is read: garbage counts", async (t) => {
+    const s = await setup(t, { limitWsAuth: 3 });
     const alice = generateIdentity();
     await authFailed(s.auth.authenticate(null, IP));
     await authFailed(s.auth.authenticate({ identity_hash: 'x' }, IP));
@@ -284,8 +268,8 @@ describe('auth rate limits', () => {
     await s.auth.authenticate(await s.proof(alice), IP);
   });
 
-  it("the identity's bucket is taken only once the proof holds, from any IP", async () => {
-    const s = setup({ limitWsAuthIdentity: 2 });
+  it("the identity's bucket is taken only once the proof holds, from any IP", async (t) => {
+    const s = await setup(t, { limitWsAuthIdentity: 2 });
     const alice = generateIdentity();
     // Failed attempts for Alice's identity do not drain her bucket.
     for (let i = 0; i < 10; i++) {
@@ -305,8 +289,8 @@ describe('auth rate limits', () => {
     await s.auth.authenticate(await s.proof(generateIdentity()), IP);
   });
 
-  it('fails closed while the store is unavailable: storage_unavailable', async () => {
-    const s = setup();
+  it('fails closed while the store is unavailable: storage_unavailable', async (t) => {
+    const s = await setup(t);
     const alice = generateIdentity();
     const payload = await s.proof(alice);
     await s.store.close();
