@@ -85,3 +85,9 @@ export class StoreUnavailableError extends RelayError {
     if (cause !== undefined) this.cause = cause;
   }
 }
+
+/** Returns when `err` is a StoreUnavailableError (the caller answers the outage); rethrows
+ *  anything else, a fault. */
+export function rethrowUnlessUnavailable(err: unknown): void {
+  if (!(err instanceof StoreUnavailableError)) throw err;
+}

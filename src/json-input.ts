@@ -2,9 +2,9 @@
 // JSON.stringify and String() of a value nested a few thousand deep overflow the stack (a 500,
 // or a frame handled with no answer): documents nested deeper than MAX_JSON_DEPTH are refused
 // here, so no handler ever meets one. Legitimate documents nest a handful of levels.
-export const MAX_JSON_DEPTH = 64;
+import type { Json } from './json.js';
 
-type JsonObject = Record<string, unknown>;
+export const MAX_JSON_DEPTH = 64;
 
 /** True when `value` nests arrays/objects more than `max` deep (checked without recursion). */
 function deeperThan(value: unknown, max: number): boolean {
@@ -21,7 +21,7 @@ function deeperThan(value: unknown, max: number): boolean {
 }
 
 /** The JSON object `text` holds, or null when it holds anything else or nests too deep. */
-export function parseJsonObject(text: string): JsonObject | null {
+export function parseJsonObject(text: string): Json | null {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -29,5 +29,5 @@ export function parseJsonObject(text: string): JsonObject | null {
     return null;
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
-  return deeperThan(value, MAX_JSON_DEPTH) ? null : (value as JsonObject);
+  return deeperThan(value, MAX_JSON_DEPTH) ? null : (value as Json);
 }

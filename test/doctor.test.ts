@@ -20,6 +20,7 @@ import { fingerprintOf, generateSelfSigned, loadTlsMaterial } from '../src/tls.j
 import {
   freePort,
   redisCli,
+  startClusterNode,
   startRedisCluster,
   startRedisServer,
   unstartedRedisServer,
@@ -330,62 +331,25 @@ describe('entropy-relay doctor', () => {
       assert.equal(verdict(run, 'clock.redis'), 'ok');
 
       // One master gets a replica: that master is no longer named.
-      const busPort = await freePort();
-      const replica = await startRedisServer((port, dir) => [
-        '--cluster-enabled',
-        'yes',
-        '--cluster-config-file',
-        join(dir, `nodes-${port}.conf`),
-        '--cluster-port',
-        String(busPort),
-      ]);
-      try {
-        const masterPort = cluster.nodes[0]!.split(':')[1]!;
-        const masterId = (await redisCli(Number(masterPort), 'cluster', 'myid')).trim();
-        // The test cluster's bus ports are not port + 10000: MEET names it.
-        const myself = (await redisCli(Number(masterPort), 'cluster', 'nodes'))
-          .split('\n')
-          .find((line) => line.includes('myself'))!;
-        const masterBus = /@(\d+)/.exec(myself)![1]!;
-        await redisCli(replica.port, 'cluster', 'meet', '127.0.0.1', masterPort, masterBus);
-        // A node can only replicate a master it knows: retry until the meeting is done.
-        await waitUntil(
-          async () =>
-            (await redisCli(replica.port, 'cluster', 'replicate', masterId)).trim() === 'OK',
-        );
-        await waitUntil(async () =>
-          (await redisCli(Number(masterPort), 'cluster', 'replicas', masterId)).includes(
-            `:${replica.port}@`,
-          ),
-        );
-        // Every node learns of the new replica by gossip: ask until the one asked has.
-        let replicated = await check({ redisCluster: cluster.nodes.join(',') });
-        await waitUntil(async () => {
-          replicated = await check({ redisCluster: cluster.nodes.join(',') });
-          return !detail(replicated, 'redis.cluster.replicas').startsWith('3 of 3');
-        });
-        const replicas = detail(replicated, 'redis.cluster.replicas');
-        assert.equal(verdict(replicated, 'redis.cluster.replicas'), 'warn');
-        assert.match(replicas, /^2 of 3 masters have no replica/);
-        assert.ok(!replicas.includes(cluster.nodes[0]!), replicas);
-      } finally {
-        await replica.stop();
-      }
+      const master = cluster.servers.find((s) => `127.0.0.1:${s.port}` === cluster.nodes[0])!;
+      await cluster.addReplica(master);
+      // Every node learns of the new replica by gossip: ask until the one asked has.
+      let replicated = await check({ redisCluster: cluster.nodes.join(',') });
+      await waitUntil(async () => {
+        replicated = await check({ redisCluster: cluster.nodes.join(',') });
+        return !detail(replicated, 'redis.cluster.replicas').startsWith('3 of 3');
+      });
+      const replicas = detail(replicated, 'redis.cluster.replicas');
+      assert.equal(verdict(replicated, 'redis.cluster.replicas'), 'warn');
+      assert.match(replicas, /^2 of 3 masters have no replica/);
+      assert.ok(!replicas.includes(cluster.nodes[0]!), replicas);
     } finally {
       await cluster.stop();
     }
   });
 
   it('fails a cluster with uncovered slots, and a cluster node given as a URL', async () => {
-    const busPort = await freePort();
-    const node = await startRedisServer((port, dir) => [
-      '--cluster-enabled',
-      'yes',
-      '--cluster-config-file',
-      join(dir, `nodes-${port}.conf`),
-      '--cluster-port',
-      String(busPort),
-    ]);
+    const { server: node } = await startClusterNode();
     try {
       await redisCli(node.port, 'cluster', 'addslotsrange', '0', '8000');
       const run = await check({ redisCluster: `127.0.0.1:${node.port}` });

@@ -19,7 +19,6 @@ import {
   badString,
   badValue,
   invalidUtf8,
-  isPadded,
   mutate,
   mutation,
   notAnObject,
@@ -29,6 +28,7 @@ import {
   type HostileRelay,
   type Mutation,
 } from './helpers/hostile.js';
+import { isPadded } from './helpers/padding.js';
 import {
   assertSecurityHeaders,
   exchange,

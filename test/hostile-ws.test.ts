@@ -28,6 +28,7 @@ import {
   type Mutation,
 } from './helpers/hostile.js';
 import { redisKeysContaining } from './helpers/redis-keys.js';
+import { waitFor } from './helpers/wait.js';
 import { authedPeer, RawPeer } from './helpers/ws.js';
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -336,11 +337,11 @@ describe('hostile WebSocket frames (relaxed limits)', () => {
 
   /** Resolves once the offline queue of `identity` (online now) has been delivered. */
   async function drained(identity: string): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    while ((await redisKeysContaining(f.fx.redis.port, `offline:{${identity}}`)).length > 0) {
-      if (Date.now() > deadline) throw new Error('the offline queue was not delivered');
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await waitFor(
+      async () =>
+        (await redisKeysContaining(f.fx.redis.port, `offline:{${identity}}`)).length === 0,
+      { what: 'the offline queue was delivered' },
+    );
   }
 
   it('before authentication: every answer is padded with a known code; refusals change nothing', async () => {

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { testRedisStore } from './helpers/backends.js';
-import { captureLogs } from './helpers/logs.js';
+import { captureLogs, onLines } from './helpers/logs.js';
 import { startRedisServer, type TestRedisServer } from './helpers/redis-server.js';
 import { startTestRelay, type TestRelay } from './helpers/relay.js';
 import { waitFor } from './helpers/wait.js';
@@ -33,17 +33,10 @@ async function spawnRelay(env: Record<string, string>): Promise<Spawned> {
   const lines: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const port = await new Promise<number>((resolve, reject) => {
-    let buffer = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      let nl;
-      while ((nl = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        lines.push(line);
-        const parsed = JSON.parse(line);
-        if (parsed.msg === 'Entropy relay listening') resolve(parsed.port);
-      }
+    onLines(child.stdout!, (line) => {
+      lines.push(line);
+      const parsed = JSON.parse(line);
+      if (parsed.msg === 'Entropy relay listening') resolve(parsed.port);
     });
     child.stderr!.on('data', (chunk: Buffer) => lines.push(chunk.toString()));
     void exited.then((code) => reject(new Error(`relay exited with ${code}: ${lines.join('\n')}`)));

@@ -122,8 +122,10 @@ for (const backend of storeBackends()) {
       });
       // The connection drops without acks.
       (first as unknown as { ws: { terminate(): void } }).ws.terminate();
-      // A fixed moment for the relay to handle the drop: it proves that nothing leaves the queue.
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Once the relay has let the session go, nothing has left the queue.
+      await waitFor(() => !t.relay.router.isLocal(erinId.identityHash), {
+        what: 'the relay lets the dropped session go',
+      });
       assert.equal((await t.relay.store.queued(erinId.identityHash)).length, 3);
       const second = session(erinId, { acks: true });
       const secondGot: string[] = [];

@@ -47,13 +47,16 @@ const status = (id: unknown, target: string, outcome: string, reason?: string, r
   return frame;
 };
 
-/** `promise` rejects with a RelayError of this code; returns it. */
-async function refused(promise: Promise<unknown>, code: string): Promise<{ retryAfterS?: number }> {
+/** `handle` throws, or rejects, with a RelayError of this code; returns it. */
+async function refused(handle: () => unknown, code: string): Promise<{ retryAfterS?: number }> {
   let error: unknown;
-  await assert.rejects(promise, (err: { code?: string }) => {
-    error = err;
-    return err.code === code;
-  });
+  await assert.rejects(
+    async () => handle(),
+    (err: { code?: string }) => {
+      error = err;
+      return err.code === code;
+    },
+  );
   return error as { retryAfterS?: number };
 }
 
@@ -67,7 +70,7 @@ describe('relay', () => {
     const d = await domain(t);
     const [to, e] = await online(d);
     const sender = new FakeSender();
-    await d.relay.handle(sender, { type: 'relay', to, envelope: 'sealed', id: 'c1' });
+    await d.relay.jsonFrame(sender, { type: 'relay', to, envelope: 'sealed', id: 'c1' });
     const [delivered] = e.values as Json[];
     assert.match(String(delivered?.id), UUID);
     assert.deepEqual(delivered, { type: 'msg', id: delivered?.id, envelope: 'sealed' });
@@ -80,7 +83,7 @@ describe('relay', () => {
     const d = await domain(t);
     const [to, e] = await online(d);
     const sender = new FakeSender();
-    await d.relay.handle(sender, { type: 'relay', to: to.toUpperCase(), envelope: 'x' });
+    await d.relay.jsonFrame(sender, { type: 'relay', to: to.toUpperCase(), envelope: 'x' });
     writeAll(d, e);
     const serverId = (e.values[0] as Json).id;
     assert.deepEqual(sender.statuses.items, [status(serverId, to, 'delivered')]);
@@ -90,7 +93,7 @@ describe('relay', () => {
     const d = await domain(t);
     const to = await offline(d);
     const sender = new FakeSender();
-    await d.relay.handle(sender, { type: 'relay', to, envelope: 'x', id: 'c1' });
+    await d.relay.jsonFrame(sender, { type: 'relay', to, envelope: 'x', id: 'c1' });
     assert.deepEqual(sender.statuses.items, [status('c1', to, 'queued')]);
   });
 
@@ -100,12 +103,15 @@ describe('relay', () => {
     const sender = new FakeSender();
     for (const id of ['', 'x'.repeat(65), 7, null, ['a'], { a: 1 }]) {
       await refused(
-        d.relay.handle(sender, { type: 'relay', to, envelope: 'x', id }),
+        () => d.relay.jsonFrame(sender, { type: 'relay', to, envelope: 'x', id }),
         'invalid_message',
       );
-      await refused(d.relay.handle(sender, { type: 'relay', to: 'nope', id }), 'invalid_message');
+      await refused(
+        () => d.relay.jsonFrame(sender, { type: 'relay', to: 'nope', id }),
+        'invalid_message',
+      );
     }
-    await d.relay.handle(sender, { type: 'relay', to, envelope: 'x', id: 'x'.repeat(64) });
+    await d.relay.jsonFrame(sender, { type: 'relay', to, envelope: 'x', id: 'x'.repeat(64) });
     assert.equal(e.pushed.length, 1);
     assert.equal(sender.statuses.length, 0);
   });
@@ -121,13 +127,13 @@ describe('relay', () => {
       ['ab'.repeat(31), 'ab'.repeat(31)],
     ];
     for (const [to] of cases)
-      await d.relay.handle(sender, { type: 'relay', to, envelope: 'x', id: 'c' });
+      await d.relay.jsonFrame(sender, { type: 'relay', to, envelope: 'x', id: 'c' });
     assert.deepEqual(
       sender.statuses.items,
       cases.map(([, target]) => status('c', target, 'rejected', 'invalid_recipient')),
     );
     const [to, e] = await online(d);
-    await d.relay.handle(sender, { type: 'relay', to, envelope: 'x' });
+    await d.relay.jsonFrame(sender, { type: 'relay', to, envelope: 'x' });
     assert.equal(e.pushed.length, 1, 'the one token was still there');
   });
 
@@ -136,11 +142,14 @@ describe('relay', () => {
     const [to, e] = await online(d);
     const sender = new FakeSender();
     for (const envelope of [undefined, 5, { a: 1 }, null])
-      await refused(d.relay.handle(sender, { type: 'relay', to, envelope }), 'invalid_message');
+      await refused(
+        () => d.relay.jsonFrame(sender, { type: 'relay', to, envelope }),
+        'invalid_message',
+      );
     const tooLarge = 'é'.repeat(MAX_ENVELOPE / 2) + 'x'; // counted in bytes, not characters
-    await d.relay.handle(sender, { type: 'relay', to, envelope: tooLarge, id: 'big' });
+    await d.relay.jsonFrame(sender, { type: 'relay', to, envelope: tooLarge, id: 'big' });
     assert.deepEqual(sender.statuses.items, [status('big', to, 'rejected', 'too_large')]);
-    await d.relay.handle(sender, { type: 'relay', to, envelope: 'x'.repeat(MAX_ENVELOPE) });
+    await d.relay.jsonFrame(sender, { type: 'relay', to, envelope: 'x'.repeat(MAX_ENVELOPE) });
     assert.equal(e.pushed.length, 1, 'exactly 256 KiB is accepted');
   });
 
@@ -148,10 +157,10 @@ describe('relay', () => {
     const d = await domain(t, { limitMsgSend: 2 });
     const [to, e] = await online(d);
     const sender = new FakeSender();
-    await d.relay.handle(sender, { type: 'relay', to, envelope: '1' });
-    await d.relay.handle(sender, { type: 'relay', to, envelope: '2' });
+    await d.relay.jsonFrame(sender, { type: 'relay', to, envelope: '1' });
+    await d.relay.jsonFrame(sender, { type: 'relay', to, envelope: '2' });
     const error = await refused(
-      d.relay.handle(sender, { type: 'relay', to, envelope: '3', id: 'c3' }),
+      () => d.relay.jsonFrame(sender, { type: 'relay', to, envelope: '3', id: 'c3' }),
       'rate_limited',
     );
     assert.ok((error.retryAfterS ?? 0) >= 1);
@@ -165,10 +174,10 @@ describe('relay', () => {
     const d = await domain(t, { limitMsgReceive: 1 });
     const to = await offline(d);
     const sender = new FakeSender();
-    await d.relay.handle(sender, { type: 'relay', to, envelope: '1', id: 'a' });
-    await d.relay.handle(sender, { type: 'relay', to, envelope: '2', id: 'b' });
+    await d.relay.jsonFrame(sender, { type: 'relay', to, envelope: '1', id: 'a' });
+    await d.relay.jsonFrame(sender, { type: 'relay', to, envelope: '2', id: 'b' });
     const other = await offline(d);
-    await d.relay.handle(sender, { type: 'relay', to: other, envelope: '3', id: 'c' });
+    await d.relay.jsonFrame(sender, { type: 'relay', to: other, envelope: '3', id: 'c' });
     const [, second] = sender.statuses.items;
     assert.equal(second?.reason, 'rate_limited');
     assert.deepEqual(sender.statuses.items, [
@@ -182,7 +191,7 @@ describe('relay', () => {
     const d = await domain(t);
     const to = newHash();
     const sender = new FakeSender();
-    await d.relay.handle(sender, { type: 'relay', to, envelope: 'x', id: 'c' });
+    await d.relay.jsonFrame(sender, { type: 'relay', to, envelope: 'x', id: 'c' });
     assert.deepEqual(sender.statuses.items, [status('c', to, 'rejected', 'invalid_recipient')]);
     assert.deepEqual(await d.store.queued(to), []);
   });
@@ -192,13 +201,18 @@ describe('relay', () => {
     const to = await offline(d);
     const [live, e] = await online(d);
     const sender = new FakeSender();
-    await d.relay.handle(sender, { type: 'relay', to, envelope: 'x'.repeat(900), id: 'a' });
-    await d.relay.handle(sender, { type: 'relay', to, envelope: 'x'.repeat(900), id: 'b' });
-    await d.relay.handle(sender, { type: 'relay', to: live, envelope: 'x'.repeat(900), id: 'c' });
+    await d.relay.jsonFrame(sender, { type: 'relay', to, envelope: 'x'.repeat(900), id: 'a' });
+    await d.relay.jsonFrame(sender, { type: 'relay', to, envelope: 'x'.repeat(900), id: 'b' });
+    await d.relay.jsonFrame(sender, {
+      type: 'relay',
+      to: live,
+      envelope: 'x'.repeat(900),
+      id: 'c',
+    });
     const sameIp = new FakeSender(newHash(), sender.ipKey);
-    await d.relay.handle(sameIp, { type: 'relay', to, envelope: 'x'.repeat(900), id: 'd' });
+    await d.relay.jsonFrame(sameIp, { type: 'relay', to, envelope: 'x'.repeat(900), id: 'd' });
     const otherIp = new FakeSender(newHash(), '192.0.2.1');
-    await d.relay.handle(otherIp, { type: 'relay', to, envelope: 'x'.repeat(900), id: 'e' });
+    await d.relay.jsonFrame(otherIp, { type: 'relay', to, envelope: 'x'.repeat(900), id: 'e' });
     assert.deepEqual(sender.statuses.items, [
       status('a', to, 'queued'),
       status('b', to, 'rejected', 'rate_limited'),
@@ -212,8 +226,8 @@ describe('relay', () => {
     const d = await domain(t, { limitQueueBytes: 1024 });
     const to = await offline(d);
     const sender = new FakeSender();
-    await d.relay.handle(sender, { type: 'relay', to, envelope: 'x'.repeat(2000), id: 'big' });
-    await d.relay.handle(sender, { type: 'relay', to, envelope: 'x'.repeat(900), id: 'fits' });
+    await d.relay.jsonFrame(sender, { type: 'relay', to, envelope: 'x'.repeat(2000), id: 'big' });
+    await d.relay.jsonFrame(sender, { type: 'relay', to, envelope: 'x'.repeat(900), id: 'fits' });
     assert.deepEqual(sender.statuses.items, [
       status('big', to, 'rejected', 'too_large'),
       status('fits', to, 'queued'),
@@ -226,7 +240,7 @@ describe('relay', () => {
     const to = await offline(d);
     await d.store.close();
     const sender = new FakeSender();
-    await d.relay.handle(sender, { type: 'relay', to, envelope: 'x', id: 'c' });
+    await d.relay.jsonFrame(sender, { type: 'relay', to, envelope: 'x', id: 'c' });
     assert.deepEqual(sender.statuses.items, [status('c', to, 'rejected', 'storage_unavailable')]);
   });
 });
@@ -240,7 +254,7 @@ describe('binary frames', () => {
     const [to, e] = await online(d);
     const sender = new FakeSender();
     const payload = Buffer.from([0, 1, 2, 255]);
-    await d.relay.handleBinary(sender, frame(to.toUpperCase(), payload));
+    await d.relay.binaryFrame(sender, frame(to.toUpperCase(), payload));
     assert.deepEqual(e.values, [{ binary: '000102ff' }]);
     writeAll(d, e);
     const [s] = sender.statuses.items;
@@ -252,7 +266,7 @@ describe('binary frames', () => {
     const d = await domain(t);
     const to = await offline(d);
     const sender = new FakeSender();
-    await d.relay.handleBinary(sender, frame(to, Buffer.from('hi')));
+    await d.relay.binaryFrame(sender, frame(to, Buffer.from('hi')));
     assert.equal(sender.statuses.items[0]?.status, 'queued');
     const [, e] = await online(d, to);
     assert.deepEqual((e.values[0] as Json).payload, {
@@ -265,18 +279,18 @@ describe('binary frames', () => {
     const d = await domain(t, { compat: 'v1' });
     const [to, e] = await online(d);
     const sender = new FakeSender();
-    await refused(d.relay.handleBinary(sender, Buffer.from(to)), 'invalid_message');
-    await refused(d.relay.handleBinary(sender, Buffer.alloc(10)), 'invalid_message');
+    await refused(() => d.relay.binaryFrame(sender, Buffer.from(to)), 'invalid_message');
+    await refused(() => d.relay.binaryFrame(sender, Buffer.alloc(10)), 'invalid_message');
     const legacy = 'x'.repeat(64); // a legacy name: binary frames take hashes only, even in v1
-    await d.relay.handleBinary(sender, frame(legacy, Buffer.from('p')));
-    await d.relay.handleBinary(sender, frame('z'.repeat(64), Buffer.from('p')));
-    await d.relay.handleBinary(sender, frame(to, Buffer.alloc(MAX_ENVELOPE + 1)));
+    await d.relay.binaryFrame(sender, frame(legacy, Buffer.from('p')));
+    await d.relay.binaryFrame(sender, frame('z'.repeat(64), Buffer.from('p')));
+    await d.relay.binaryFrame(sender, frame(to, Buffer.alloc(MAX_ENVELOPE + 1)));
     assert.deepEqual(sender.statuses.items, [
       status(null, legacy, 'rejected', 'invalid_recipient'),
       status(null, 'z'.repeat(64), 'rejected', 'invalid_recipient'),
       status(null, to, 'rejected', 'too_large'),
     ]);
-    await d.relay.handleBinary(sender, frame(to, Buffer.alloc(MAX_ENVELOPE)));
+    await d.relay.binaryFrame(sender, frame(to, Buffer.alloc(MAX_ENVELOPE)));
     assert.equal(e.pushed.length, 1, 'exactly 256 KiB is accepted');
   });
 
@@ -284,9 +298,9 @@ describe('binary frames', () => {
     const d = await domain(t, { limitMsgSend: 1 });
     const [to] = await online(d);
     const sender = new FakeSender();
-    await d.relay.handleBinary(sender, frame(to, Buffer.from('1')));
+    await d.relay.binaryFrame(sender, frame(to, Buffer.from('1')));
     const error = await refused(
-      d.relay.handleBinary(sender, frame(to, Buffer.from('2'))),
+      () => d.relay.binaryFrame(sender, frame(to, Buffer.from('2'))),
       'rate_limited',
     );
     assert.deepEqual(sender.statuses.items, [
@@ -301,8 +315,8 @@ describe('volatile_relay', () => {
     const [to, e] = await online(d);
     const away = await offline(d);
     const sender = new FakeSender();
-    await d.relay.handle(sender, { type: 'volatile_relay', to, body: 'tippt…' });
-    await d.relay.handle(sender, { type: 'volatile_relay', to: away, body: 'x' });
+    await d.relay.jsonFrame(sender, { type: 'volatile_relay', to, body: 'tippt…' });
+    await d.relay.jsonFrame(sender, { type: 'volatile_relay', to: away, body: 'x' });
     assert.deepEqual(e.values, [{ binary: Buffer.from('tippt…').toString('hex') }]);
     assert.deepEqual(e.carried, []);
     assert.deepEqual(await d.store.queued(away), []);
@@ -315,11 +329,11 @@ describe('volatile_relay', () => {
     const sender = new FakeSender();
     for (const frame of [{ to: 'nope', body: 'x' }, { body: 'x' }, { to, body: 5 }, { to }])
       await refused(
-        d.relay.handle(sender, { type: 'volatile_relay', ...frame }),
+        () => d.relay.jsonFrame(sender, { type: 'volatile_relay', ...frame }),
         'invalid_message',
       );
     const tooLarge = { type: 'volatile_relay', to, body: 'x'.repeat(MAX_ENVELOPE + 1) };
-    await refused(d.relay.handle(sender, tooLarge), 'message_too_large');
+    await refused(() => d.relay.jsonFrame(sender, tooLarge), 'message_too_large');
     assert.equal(e.pushed.length, 0);
   });
 
@@ -327,9 +341,9 @@ describe('volatile_relay', () => {
     const d = await domain(t, { limitMsgSend: 1 });
     const [to, e] = await online(d);
     const sender = new FakeSender();
-    await d.relay.handle(sender, { type: 'volatile_relay', to, body: 'a' });
+    await d.relay.jsonFrame(sender, { type: 'volatile_relay', to, body: 'a' });
     await refused(
-      d.relay.handle(sender, { type: 'volatile_relay', to, body: 'b' }),
+      () => d.relay.jsonFrame(sender, { type: 'volatile_relay', to, body: 'b' }),
       'rate_limited',
     );
     assert.equal(e.pushed.length, 1);
@@ -344,7 +358,7 @@ describe('group_multicast', () => {
     const away = await offline(d);
     const unknown = newHash();
     const sender = new FakeSender();
-    await d.relay.handle(sender, {
+    await d.relay.jsonFrame(sender, {
       type: 'group_multicast',
       id: 'g1',
       targets: [
@@ -372,7 +386,7 @@ describe('group_multicast', () => {
     const [a, ea] = await online(d);
     const [b, eb] = await online(d);
     const sender = new FakeSender();
-    await d.relay.handle(sender, {
+    await d.relay.jsonFrame(sender, {
       type: 'group_multicast',
       targets: [
         { to: a, body: 1 },
@@ -408,13 +422,13 @@ describe('group_multicast', () => {
     ];
     for (const t of targets)
       await refused(
-        d.relay.handle(sender, { type: 'group_multicast', targets: t }),
+        () => d.relay.jsonFrame(sender, { type: 'group_multicast', targets: t }),
         'invalid_message',
       );
     assert.equal(e.pushed.length, 0);
     assert.equal(sender.statuses.length, 0);
     const hundred = Array.from({ length: 100 }, () => ({ to, body: 1 }));
-    await d.relay.handle(sender, { type: 'group_multicast', targets: hundred });
+    await d.relay.jsonFrame(sender, { type: 'group_multicast', targets: hundred });
     assert.equal(e.pushed.length, 100);
   });
 
@@ -425,16 +439,16 @@ describe('group_multicast', () => {
     const targets = (n: number) => Array.from({ length: n }, () => ({ to, body: 1 }));
     // More targets than the whole bucket: never sendable, so no retry_after (it used to say 1).
     const never = await refused(
-      d.relay.handle(sender, { type: 'group_multicast', targets: targets(4) }),
+      () => d.relay.jsonFrame(sender, { type: 'group_multicast', targets: targets(4) }),
       'message_too_large',
     );
     assert.equal(never.retryAfterS, undefined);
     assert.equal(e.pushed.length, 0);
-    await d.relay.handle(sender, { type: 'group_multicast', targets: targets(2) });
+    await d.relay.jsonFrame(sender, { type: 'group_multicast', targets: targets(2) });
     assert.equal(e.pushed.length, 2);
     // Two more than the one token left: later, so rate_limited with the time to wait.
     const later = await refused(
-      d.relay.handle(sender, { type: 'group_multicast', targets: targets(2) }),
+      () => d.relay.jsonFrame(sender, { type: 'group_multicast', targets: targets(2) }),
       'rate_limited',
     );
     assert.ok(later.retryAfterS! >= 1);
@@ -446,8 +460,8 @@ describe('group_multicast', () => {
     const [a, ea] = await online(d);
     const [b, eb] = await online(d);
     const sender = new FakeSender();
-    await d.relay.handle(sender, { type: 'relay', to: a, envelope: 'spends a' });
-    await d.relay.handle(sender, {
+    await d.relay.jsonFrame(sender, { type: 'relay', to: a, envelope: 'spends a' });
+    await d.relay.jsonFrame(sender, {
       type: 'group_multicast',
       id: 'g',
       targets: [
@@ -470,7 +484,7 @@ describe('typed relays', () => {
     const d = await domain(t);
     const [to, e] = await online(d);
     const sender = new FakeSender();
-    await d.relay.handle(sender, {
+    await d.relay.jsonFrame(sender, {
       type: 'chat',
       to,
       id: 'c1',
@@ -501,7 +515,7 @@ describe('typed relays', () => {
       'pong',
       'binary_payload',
     ])
-      await refused(d.relay.handle(sender, { type, to, body: 'x' }), 'invalid_message');
+      await refused(() => d.relay.jsonFrame(sender, { type, to, body: 'x' }), 'invalid_message');
     assert.equal(e.pushed.length, 0);
   });
 
@@ -509,16 +523,16 @@ describe('typed relays', () => {
     const d = await domain(t);
     const sender = new FakeSender();
     for (const frame of [{ type: 'chat' }, { type: 'subscribe_alias', payload: { alias: 'bob' } }])
-      await refused(d.relay.handle(sender, frame), 'invalid_message');
+      await refused(() => d.relay.jsonFrame(sender, frame), 'invalid_message');
   });
 
   it('a bad recipient and a frame too large are statuses', async (t) => {
     const d = await domain(t);
     const [to, e] = await online(d);
     const sender = new FakeSender();
-    await d.relay.handle(sender, { type: 'chat', to: 'nope', id: 'a' });
-    await d.relay.handle(sender, { type: 'chat', to: null, id: 'b' });
-    await d.relay.handle(sender, { type: 'chat', to, id: 'c', body: 'x'.repeat(MAX_ENVELOPE) });
+    await d.relay.jsonFrame(sender, { type: 'chat', to: 'nope', id: 'a' });
+    await d.relay.jsonFrame(sender, { type: 'chat', to: null, id: 'b' });
+    await d.relay.jsonFrame(sender, { type: 'chat', to, id: 'c', body: 'x'.repeat(MAX_ENVELOPE) });
     assert.deepEqual(sender.statuses.items, [
       status('a', 'nope', 'rejected', 'invalid_recipient'),
       status('b', 'null', 'rejected', 'invalid_recipient'),
@@ -533,10 +547,10 @@ describe('typed relays', () => {
     const sender = new FakeSender();
     // Fewer than 256 Ki characters, more than 256 KiB in UTF-8 (é is two bytes).
     const body = 'é'.repeat(MAX_ENVELOPE / 2);
-    await d.relay.handle(sender, { type: 'chat', to, id: 'wide', body });
+    await d.relay.jsonFrame(sender, { type: 'chat', to, id: 'wide', body });
     assert.deepEqual(sender.statuses.items, [status('wide', to, 'rejected', 'too_large')]);
     // The same number of bytes as characters, within the limit: relayed.
-    await d.relay.handle(sender, {
+    await d.relay.jsonFrame(sender, {
       type: 'chat',
       to,
       id: 'narrow',
@@ -553,23 +567,23 @@ describe('ack', () => {
     await withBundleIn(d.store, sender.identity);
     const other = new FakeSender();
     for (const envelope of ['a', 'b'])
-      await d.relay.handle(other, { type: 'relay', to: sender.identity, envelope });
+      await d.relay.jsonFrame(other, { type: 'relay', to: sender.identity, envelope });
     const ids = (await d.store.queued(sender.identity)).map((i) => i.id);
-    await d.relay.handle(sender, { type: 'ack', ids: [ids[0], 'unknown'] });
+    await d.relay.jsonFrame(sender, { type: 'ack', ids: [ids[0], 'unknown'] });
     assert.deepEqual(
       (await d.store.queued(sender.identity)).map((i) => i.id),
       [ids[1]],
     );
-    await d.relay.handle(other, { type: 'ack', ids: [ids[1]] });
+    await d.relay.jsonFrame(other, { type: 'ack', ids: [ids[1]] });
     assert.equal((await d.store.queued(sender.identity)).length, 1, 'only its own queue');
-    await d.relay.handle(sender, { type: 'ack', ids: Array.from({ length: 1000 }, String) });
+    await d.relay.jsonFrame(sender, { type: 'ack', ids: Array.from({ length: 1000 }, String) });
   });
 
   it('ids must be a list of at most 1000 strings', async (t) => {
     const d = await domain(t);
     const sender = new FakeSender();
     for (const ids of [undefined, 'a', [1], ['a', null], Array.from({ length: 1001 }, String)])
-      await refused(d.relay.handle(sender, { type: 'ack', ids }), 'invalid_message');
+      await refused(() => d.relay.jsonFrame(sender, { type: 'ack', ids }), 'invalid_message');
   });
 });
 
@@ -588,41 +602,45 @@ describe('subscribe_alias (compat mode)', () => {
   it('after a valid PoW: alias_subscribed, then what was queued for it', async (t) => {
     const d = await compat(t);
     const sender = new FakeSender();
-    await d.relay.handle(new FakeSender(), { type: 'relay', to: 'bob', envelope: 'early' });
-    await d.relay.handle(sender, await subscribe(d, 'bob'));
+    await d.relay.jsonFrame(new FakeSender(), { type: 'relay', to: 'bob', envelope: 'early' });
+    await d.relay.jsonFrame(sender, await subscribe(d, 'bob'));
     assert.deepEqual(sender.controls.items, [{ type: 'alias_subscribed', alias: 'bob' }]);
     assert.ok(sender.aliases.has('bob'));
     assert.equal((sender.values[0] as Json).type, 'queued_message');
-    await d.relay.handle(new FakeSender(), { type: 'relay', to: 'bob', envelope: 'late' });
+    await d.relay.jsonFrame(new FakeSender(), { type: 'relay', to: 'bob', envelope: 'late' });
     assert.equal((sender.values[1] as Json).envelope, 'late');
   });
 
   it('refuses an identity hash, a bad name and a bad PoW', async (t) => {
     const d = await compat(t);
     const sender = new FakeSender();
-    for (const alias of [newHash(), 'b o b', '', 'x'.repeat(65), 5])
-      await refused(d.relay.handle(sender, await subscribe(d, alias)), 'invalid_message');
+    for (const alias of [newHash(), 'b o b', '', 'x'.repeat(65), 5]) {
+      const bad = await subscribe(d, alias);
+      await refused(() => d.relay.jsonFrame(sender, bad), 'invalid_message');
+    }
     const frame = await subscribe(d, 'bob');
     (frame.payload as Json).nonce = 'not-a-solution';
-    await refused(d.relay.handle(sender, frame), 'pow_invalid');
+    await refused(() => d.relay.jsonFrame(sender, frame), 'pow_invalid');
     assert.equal(sender.aliases.size, 0);
   });
 
   it('an alias another session holds is alias_taken', async (t) => {
     const d = await compat(t);
     const [holder, other] = [new FakeSender(), new FakeSender()];
-    await d.relay.handle(holder, await subscribe(d, 'bob'));
-    await refused(d.relay.handle(other, await subscribe(d, 'bob')), 'alias_taken');
+    await d.relay.jsonFrame(holder, await subscribe(d, 'bob'));
+    const taken = await subscribe(d, 'bob');
+    await refused(() => d.relay.jsonFrame(other, taken), 'alias_taken');
     assert.equal(other.aliases.size, 0);
-    await d.relay.handle(holder, await subscribe(d, 'bob')); // its own again: fine
+    await d.relay.jsonFrame(holder, await subscribe(d, 'bob')); // its own again: fine
   });
 
   it('at most 50 per session; an alias it has already still passes', async (t) => {
     const d = await compat(t);
     const sender = new FakeSender();
     for (let i = 0; i < 50; i++) sender.aliases.add(`a${i}`);
-    await refused(d.relay.handle(sender, await subscribe(d, 'a50')), 'alias_limit');
-    await d.relay.handle(sender, await subscribe(d, 'a0'));
+    const oneMore = await subscribe(d, 'a50');
+    await refused(() => d.relay.jsonFrame(sender, oneMore), 'alias_limit');
+    await d.relay.jsonFrame(sender, await subscribe(d, 'a0'));
     assert.equal(sender.aliases.size, 50);
   });
 
@@ -631,11 +649,11 @@ describe('subscribe_alias (compat mode)', () => {
     const sender = new FakeSender();
     const frame = await subscribe(d, 'bob');
     sender.authenticated = false;
-    await d.relay.handle(sender, frame);
+    await d.relay.jsonFrame(sender, frame);
     assert.equal(sender.aliases.size, 0);
     assert.equal(d.router.requiresBundle('bob'), false);
     const other = new FakeSender();
-    await d.relay.handle(other, await subscribe(d, 'bob'));
+    await d.relay.jsonFrame(other, await subscribe(d, 'bob'));
     assert.ok(other.aliases.has('bob'), 'the alias is free');
   });
 });
@@ -654,7 +672,7 @@ describe('relay across instances: admission where the recipient is', () => {
     const [to, e] = await online(b);
     const sender = new FakeSender();
     for (const id of ['c1', 'c2', 'c3'])
-      await a.relay.handle(sender, { type: 'relay', to, envelope: id, id });
+      await a.relay.jsonFrame(sender, { type: 'relay', to, envelope: id, id });
     await e.pushed.reach(2, 'two offers written on b');
     writeAll(b, e);
     const statuses = await sender.statuses.reach(3, 'three statuses');
@@ -670,10 +688,10 @@ describe('relay across instances: admission where the recipient is', () => {
     const [a] = await pair(t, { limitMsgReceive: 1 });
     const sender = new FakeSender();
     const nobody = newHash();
-    await a.relay.handle(sender, { type: 'relay', to: nobody, envelope: 'x', id: 'n1' });
+    await a.relay.jsonFrame(sender, { type: 'relay', to: nobody, envelope: 'x', id: 'n1' });
     const to = await offline(a);
     for (const id of ['q1', 'q2'])
-      await a.relay.handle(sender, { type: 'relay', to, envelope: id, id });
+      await a.relay.jsonFrame(sender, { type: 'relay', to, envelope: id, id });
     const statuses = await sender.statuses.reach(3, 'three statuses');
     assert.deepEqual(statuses[0], status('n1', nobody, 'rejected', 'invalid_recipient'));
     assert.deepEqual(statuses[1], status('q1', to, 'queued'));

@@ -17,6 +17,7 @@ import { ipLimitKey } from '../net/ip-limit-key.js';
 import type { Logger } from '../log.js';
 import { tlsMaterial } from '../server.js';
 import type { TlsMaterial } from '../tls.js';
+import { withTimeout } from '../time.js';
 import { VERSION } from '../version.js';
 import { ClusterMetrics } from './cluster-metrics.js';
 import { isMessage, type FromWorker, type MetricsSnapshot, type ToWorker } from './messages.js';
@@ -399,12 +400,7 @@ export class Primary {
             this.metricsWaiters.set(id, resolve),
           );
           await proc.send({ type: 'entropy:metrics', id });
-          let timer: NodeJS.Timeout | undefined;
-          const late = new Promise<undefined>((resolve) => {
-            timer = setTimeout(() => resolve(undefined), SCRAPE_TIMEOUT_MS);
-          });
-          const metrics = await Promise.race([answer, late]);
-          clearTimeout(timer);
+          const metrics = await withTimeout(answer, SCRAPE_TIMEOUT_MS);
           if (metrics) return metrics;
         } catch {
           // not connected any more: its previous answer

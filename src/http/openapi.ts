@@ -4,9 +4,8 @@
 // committed file and the routes disagree.
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import Type from 'typebox';
+import type { Json } from '../json.js';
 import { ErrorReply, NoQuery, type RouteSchema } from './schemas/common.js';
-
-type JsonObject = Record<string, unknown>;
 
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
 
@@ -28,24 +27,24 @@ const DESCRIPTION = [
   .join('\n\n');
 
 /** A copy of a route schema as JSON, without Ajv's `errorMessage` extension. */
-function plain(schema: unknown): JsonObject {
+function plain(schema: unknown): Json {
   return JSON.parse(
     JSON.stringify(schema, (key, value: unknown) => (key === 'errorMessage' ? undefined : value)),
-  ) as JsonObject;
+  ) as Json;
 }
 
 /** The schema, or a reference to the shared error body. */
-function schemaOrRef(schema: unknown): JsonObject {
+function schemaOrRef(schema: unknown): Json {
   return schema === ErrorReply ? { $ref: '#/components/schemas/Error' } : plain(schema);
 }
 
 /** One OpenAPI parameter per property of an object schema (query or header). */
-function parameters(where: 'query' | 'header', schema: unknown): JsonObject[] {
+function parameters(where: 'query' | 'header', schema: unknown): Json[] {
   if (schema === undefined) return [];
-  const object = plain(schema) as { properties?: Record<string, JsonObject>; required?: string[] };
+  const object = plain(schema) as { properties?: Record<string, Json>; required?: string[] };
   return Object.entries(object.properties ?? {}).map(([name, property]) => {
     const { description, ...rest } = property;
-    const parameter: JsonObject = { name, in: where };
+    const parameter: Json = { name, in: where };
     if (typeof description === 'string') parameter.description = description;
     parameter.required = object.required?.includes(name) ?? false;
     // A list is sent as one comma-separated value (the relay also accepts the name repeated).
@@ -60,7 +59,7 @@ const RETRY_AFTER = {
   schema: { type: 'integer', minimum: 0 },
 };
 
-function response(status: string, schema: unknown): JsonObject {
+function response(status: string, schema: unknown): Json {
   const described = schema as { description?: string; content?: unknown; type?: string };
   if (status === 'default') {
     return {
@@ -80,9 +79,9 @@ function operationId(method: string, url: string): string {
   return method + words.map((w) => w[0]!.toUpperCase() + w.slice(1)).join('');
 }
 
-function operation(method: string, route: RouteOptions): JsonObject {
+function operation(method: string, route: RouteOptions): Json {
   const schema = route.schema as RouteSchema;
-  const op: JsonObject = { operationId: operationId(method, route.url), summary: schema.summary };
+  const op: Json = { operationId: operationId(method, route.url), summary: schema.summary };
   if (schema.description !== undefined) op.description = schema.description;
   op.tags = schema.tags;
   const params = [
@@ -106,8 +105,8 @@ function operation(method: string, route: RouteOptions): JsonObject {
 
 /** The OpenAPI 3.1 document of `routes` (routes with a wildcard path, the preflight, are left
  *  out: the description says what they do). */
-export function buildOpenApi(routes: readonly RouteOptions[], version: string): JsonObject {
-  const paths: Record<string, JsonObject> = {};
+export function buildOpenApi(routes: readonly RouteOptions[], version: string): Json {
+  const paths: Record<string, Json> = {};
   const sorted = [...routes]
     .filter((route) => !route.url.includes('*'))
     .sort((a, b) => a.url.localeCompare(b.url));
@@ -151,7 +150,7 @@ export function registerOpenApi(app: FastifyInstance, version: string): void {
   app.addHook('onRoute', (route) => {
     routes.push(route);
   });
-  let document: JsonObject | undefined;
+  let document: Json | undefined;
   app.get('/openapi.json', { schema: openApiSchema }, async () => {
     document ??= buildOpenApi(routes, version);
     return document;

@@ -5,7 +5,7 @@
 // A refusal that is not a message's status is thrown as a RelayError; the transport turns it
 // into an `error` frame.
 import type { Config } from '../config.js';
-import { RelayError, StoreUnavailableError, asRelayError } from '../errors.js';
+import { RelayError, asRelayError, rethrowUnlessUnavailable } from '../errors.js';
 import type { Json } from '../json.js';
 import type { PowService } from '../pow/pow-service.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
@@ -53,7 +53,7 @@ export type Pending = void | Promise<void>;
 
 /** A message the store could not take: its sender hears `storage_unavailable`. */
 function unavailable(err: unknown, notify: (status: DeliveryStatus, reason: RejectReason) => void) {
-  if (!(err instanceof StoreUnavailableError)) throw err;
+  rethrowUnlessUnavailable(err);
   notify('rejected', 'storage_unavailable');
 }
 
@@ -67,20 +67,11 @@ export class RelayService {
     private readonly config: Config,
   ) {}
 
-  /** A JSON frame of an authenticated session (any type but auth and the dummies). */
-  async handle(sender: SenderSession, frame: Json): Promise<void> {
-    return this.jsonFrame(sender, frame);
-  }
-
-  /** A binary frame: `[64 hex recipient][payload]`. */
-  async handleBinary(sender: SenderSession, data: Buffer): Promise<void> {
-    return this.binaryFrame(sender, data);
-  }
-
   /**
-   * handle() for the transport's hot path: done synchronously when nothing has to wait for the
-   * store (a relay to a recipient with a session here, say), so no promise is made then. A
-   * refusal is thrown, or rejects the promise when it had to wait.
+   * A JSON frame of an authenticated session (any type but auth and the dummies). Done
+   * synchronously when nothing has to wait for the store (a relay to a recipient with a session
+   * here, say), so no promise is made then on the transport's hot path. A refusal is thrown, or
+   * rejects the promise when it had to wait.
    */
   jsonFrame(sender: SenderSession, frame: Json): Pending {
     switch (frame.type) {
@@ -101,7 +92,7 @@ export class RelayService {
     throw invalid(`Unknown frame type "${String(frame.type)}"`);
   }
 
-  /** handleBinary() for the hot path, as jsonFrame(). */
+  /** A binary frame, `[64 hex recipient][payload]`: as jsonFrame(). */
   binaryFrame(sender: SenderSession, data: Buffer): Pending {
     if (data.length <= HASH_CHARS)
       throw invalid('Binary frames are a 64-character recipient hash followed by a payload');

@@ -5,7 +5,7 @@
 // answered and queued here if no answer comes (StatusWaits), so a lost offer or a dead receiver
 // never loses a message; past the bound on waiting offers, messages are queued first and then
 // announced on the channel.
-import { StoreUnavailableError } from '../errors.js';
+import { rethrowUnlessUnavailable } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/store.js';
 import { encodeChannelMessage, type ChannelMessage } from './channel.js';
@@ -98,7 +98,7 @@ export class RemoteSender {
     try {
       if (!(await this.enqueue(recipient, message, notify))) return;
     } catch (err) {
-      if (!(err instanceof StoreUnavailableError)) throw err;
+      rethrowUnlessUnavailable(err);
       return notify?.('rejected', 'storage_unavailable');
     }
     this.metrics.messages.inc({ outcome: 'queued' });

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
-import { StoreUnavailableError } from '../errors.js';
+import { rethrowUnlessUnavailable } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/store.js';
@@ -86,7 +86,7 @@ export class Router {
         await this.store.subscribe(this.instanceId, (raw) => this.onInstanceMessage(raw));
         return;
       } catch (err) {
-        if (!(err instanceof StoreUnavailableError)) throw err;
+        rethrowUnlessUnavailable(err);
         await sleep(SUBSCRIBE_RETRY_MS, undefined, { ref: false });
       }
     }

@@ -5,7 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Router } from '../relay/router.js';
-import { withTimeout } from '../time.js';
+import { SECOND_MS, withTimeout } from '../time.js';
 import { Session, type SessionDeps } from './session.js';
 
 const KEEPALIVE_MS = 30_000;
@@ -37,7 +37,7 @@ export class WebSocketLayer {
   /** A new WebSocket: kept apart from the upgrade handler so the request is not retained. */
   private open(ws: WebSocket, socket: Socket, ipKey: string): void {
     socket.setKeepAlive(true, KEEPALIVE_MS);
-    socket.setTimeout(this.deps.config.idleTimeoutS * 1000, () => ws.terminate());
+    socket.setTimeout(this.deps.config.idleTimeoutS * SECOND_MS, () => ws.terminate());
     this.sessions.add(new Session(ws, socket, ipKey, this.deps));
   }
 

@@ -8,6 +8,7 @@ import { request as httpRequest } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
+import { onLines } from './logs.js';
 import { waitFor } from './wait.js';
 
 export const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
@@ -44,19 +45,12 @@ export class Cluster {
 
   constructor(readonly child: ChildProcess) {
     this.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
-    let buffer = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      let nl;
-      while ((nl = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        this.raw.push(line);
-        try {
-          this.lines.push(JSON.parse(line) as LogLine);
-        } catch {
-          this.lines.push({ msg: `unparsable: ${line}` });
-        }
+    onLines(child.stdout!, (line) => {
+      this.raw.push(line);
+      try {
+        this.lines.push(JSON.parse(line) as LogLine);
+      } catch {
+        this.lines.push({ msg: `unparsable: ${line}` });
       }
     });
     child.stderr!.on('data', (chunk: Buffer) => this.raw.push(chunk.toString()));

@@ -8,8 +8,8 @@ import { Redis } from 'ioredis';
 import { generateIdentity, type Identity } from '../../src/client/identity.js';
 import { RelayClient } from '../../src/client/rest-client.js';
 import type { Config } from '../../src/config.js';
-import { PADDED_SIZE } from '../../src/normalize/padding.js';
 import { assertSameEntries, redisEntries, type RedisEntry } from './redis-keys.js';
+import { isPadded } from './padding.js';
 import { startRedisServer, type TestRedisServer } from './redis-server.js';
 import { startTestRelay, type TestRelay } from './relay.js';
 import { within } from './wait.js';
@@ -209,8 +209,6 @@ export async function assertProperty<T>(
 }
 
 // --- Replies ------------------------------------------------------------------------------
-
-export const isPadded = (length: number): boolean => length > 0 && length % PADDED_SIZE === 0;
 
 /** Resolves with the close code once `peer` is closed, or undefined once `until` holds. */
 export function settle(

@@ -2,10 +2,13 @@
 import assert from 'node:assert/strict';
 import { PADDED_SIZE } from '../../src/normalize/padding.js';
 
+/** `length` is a whole number of PADDED_SIZE blocks, one at least. */
+export const isPadded = (length: number): boolean => length > 0 && length % PADDED_SIZE === 0;
+
 /** `data` (a body, a frame, or its length) fills a whole number of PADDED_SIZE blocks, one at least. */
 export function assertPadded(data: { length: number }, what = 'body'): void {
   assert.ok(
-    data.length > 0 && data.length % PADDED_SIZE === 0,
+    isPadded(data.length),
     `${what} of ${data.length} bytes is not padded to a multiple of ${PADDED_SIZE}`,
   );
 }

@@ -37,6 +37,8 @@ export interface TestRedisCluster {
    * failed node replaced); resolves once it has synced.
    */
   rejoin(server: TestRedisServer): Promise<void>;
+  /** Starts a new node as a replica of `master`; resolves once it has synced. stop() stops it. */
+  addReplica(master: TestRedisServer): Promise<TestRedisServer>;
   stop(): Promise<void>;
 }
 
@@ -166,6 +168,29 @@ async function unstartedProcess(launch: Launch): Promise<TestRedisServer> {
   return { port, url: `redis://127.0.0.1:${port}`, stop, start, kill };
 }
 
+/** A redis-server with cluster mode on, in no cluster yet, and the port of its cluster bus. */
+export async function startClusterNode(
+  extraArgs: string[] = [],
+): Promise<{ server: TestRedisServer; busPort: number }> {
+  // The bus port is chosen explicitly: port + 10000 may be taken or out of range.
+  const busPort = await freePort();
+  const server = await startRedisServer((port, dir) => [
+    '--cluster-enabled',
+    'yes',
+    '--cluster-config-file',
+    join(dir, `nodes-${port}.conf`),
+    '--cluster-port',
+    String(busPort),
+    '--cluster-node-timeout',
+    String(CLUSTER_NODE_TIMEOUT_MS),
+    // A replica takes over however long it was cut off from its master.
+    '--cluster-replica-validity-factor',
+    '0',
+    ...extraArgs,
+  ]);
+  return { server, busPort };
+}
+
 /**
  * Starts `masters` masters with `replicas` replicas each, creates the cluster and waits until
  * every node says ok. `extraArgs` go to every node (e.g. maxmemory).
@@ -179,22 +204,7 @@ export async function startRedisCluster(
   const busPorts = new Map<TestRedisServer, number>();
   try {
     for (let i = 0; i < masters * (1 + replicas); i++) {
-      // The bus port is chosen explicitly: port + 10000 may be taken or out of range.
-      const busPort = await freePort();
-      const server = await startRedisServer((port, dir) => [
-        '--cluster-enabled',
-        'yes',
-        '--cluster-config-file',
-        join(dir, `nodes-${port}.conf`),
-        '--cluster-port',
-        String(busPort),
-        '--cluster-node-timeout',
-        String(CLUSTER_NODE_TIMEOUT_MS),
-        // A replica takes over however long it was cut off from its master.
-        '--cluster-replica-validity-factor',
-        '0',
-        ...extraArgs,
-      ]);
+      const { server, busPort } = await startClusterNode(extraArgs);
       servers.push(server);
       busPorts.set(server, busPort);
     }
@@ -230,9 +240,8 @@ export async function startRedisCluster(
       }
       throw new Error(`No master serves ${key}`);
     };
-    const rejoin = async (server: TestRedisServer): Promise<void> => {
-      await server.start();
-      // The restarted server is an empty master itself: meet one of the others.
+    /** `server` meets a master of the cluster (by its bus port, which is not port + 10000). */
+    const meet = async (server: TestRedisServer): Promise<void> => {
       const peer = (await current()).find((s) => s !== server);
       if (!peer) throw new Error('No other master to meet');
       await redisCli(
@@ -243,6 +252,22 @@ export async function startRedisCluster(
         String(peer.port),
         String(busPorts.get(peer)),
       );
+    };
+    /** `server` replicates the master with this node id, once it knows it; resolves once synced. */
+    const replicate = async (server: TestRedisServer, masterId: string): Promise<void> => {
+      await waitFor(
+        async () => (await redisCli(server.port, 'cluster', 'replicate', masterId)).trim() === 'OK',
+        { timeoutMs: START_TIMEOUT_MS, what: `${server.port} replicates ${masterId}` },
+      );
+      await waitFor(async () => (await replicaSynced(server)) && (await clusterOk(server)), {
+        timeoutMs: START_TIMEOUT_MS * 2,
+        what: `${server.port} has synced as a replica`,
+      });
+    };
+    const rejoin = async (server: TestRedisServer): Promise<void> => {
+      await server.start();
+      // The restarted server is an empty master itself: meet one of the others.
+      await meet(server);
       let orphan = '';
       await waitFor(
         async () => {
@@ -258,16 +283,25 @@ export async function startRedisCluster(
           what: 'the rejoined node sees a master without replica',
         },
       );
-      await waitFor(
-        async () => (await redisCli(server.port, 'cluster', 'replicate', orphan)).trim() === 'OK',
-        { timeoutMs: START_TIMEOUT_MS, what: 'the rejoined node replicates the orphan master' },
-      );
-      await waitFor(async () => (await replicaSynced(server)) && (await clusterOk(server)), {
-        timeoutMs: START_TIMEOUT_MS * 2,
-        what: 'the rejoined node has synced',
-      });
+      await replicate(server, orphan);
     };
-    return { nodes, servers, masters: current, ownerOf, rejoin, stop: () => stopAll(servers) };
+    const addReplica = async (master: TestRedisServer): Promise<TestRedisServer> => {
+      const { server, busPort } = await startClusterNode(extraArgs);
+      servers.push(server);
+      busPorts.set(server, busPort);
+      await meet(server);
+      await replicate(server, (await redisCli(master.port, 'cluster', 'myid')).trim());
+      return server;
+    };
+    return {
+      nodes,
+      servers,
+      masters: current,
+      ownerOf,
+      rejoin,
+      addReplica,
+      stop: () => stopAll(servers),
+    };
   } catch (err) {
     await stopAll(servers);
     throw err;
