@@ -4,7 +4,7 @@
 // StoreUnavailableError and callers answer 503 `storage_unavailable`.
 import { createHmac, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { StoreUnavailableError } from './errors.js';
+import { StoreUnavailableError, rethrowUnlessUnavailable } from './errors.js';
 import type { Store } from './store/store.js';
 
 const RETRY_MS = 500;
@@ -41,7 +41,7 @@ export class ServerSecret {
         this.set(await store.sharedSecret(candidate));
         return;
       } catch (err) {
-        if (!(err instanceof StoreUnavailableError)) throw err;
+        rethrowUnlessUnavailable(err);
         await sleep(RETRY_MS, undefined, { ref: false });
       }
     }

@@ -9,7 +9,7 @@
 //   activity next to a recipient's.
 // Jailed store keys are also cached here so a flood from a jailed source never reaches the store.
 import type { Config } from '../config.js';
-import { RelayError, StoreUnavailableError, rateLimited } from '../errors.js';
+import { RelayError, rateLimited, rethrowUnlessUnavailable } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Logger } from '../log.js';
 import {
@@ -189,7 +189,7 @@ export class RateLimiter {
           ? store.takeRecipientTokensNow(identityHash, key, spec, 1)
           : store.takeTokensNow(key, spec, 1);
       } catch (err) {
-        if (!(err instanceof StoreUnavailableError)) throw err;
+        rethrowUnlessUnavailable(err);
         this.metrics.storeErrors.inc();
         return true; // fail open
       }
@@ -317,7 +317,7 @@ export class RateLimiter {
       const take = options.take ?? ((k, s, cost) => this.store.takeTokens(k, s, cost));
       result = await take(key, spec, options.cost ?? 1);
     } catch (err) {
-      if (!(err instanceof StoreUnavailableError)) throw err;
+      rethrowUnlessUnavailable(err);
       this.metrics.storeErrors.inc();
       if (options.failClosed) throw err;
       this.logger.debug({ bucket }, 'rate limit skipped: store unavailable (fail open)');
