@@ -5,7 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { parseListenAddress } from '../src/config/kinds.js';
 import { PADDED_SIZE } from '../src/normalize/padding.js';
-import { ownListeningPorts } from './helpers/raw-http.js';
+import { connect } from 'node:net';
+import { assertPaddedError, ownListeningPorts, parseResponse } from './helpers/raw-http.js';
 import { requestRelay, startTestRelay, type TestRelay } from './helpers/relay.js';
 
 const TOKEN = 'test-admin-token-0123456789';
@@ -45,6 +46,24 @@ describe('metrics listener', () => {
         "default-src 'none'; frame-ancestors 'none'",
       );
       assert.equal(res.headers['strict-transport-security'], undefined);
+    }
+  });
+
+  it('answers CONNECT and upgrade requests with a padded 404, then closes', async () => {
+    const { hostname, port } = new URL(t.relay.metricsUrl!);
+    for (const request of [
+      'CONNECT localhost:443 HTTP/1.1\r\nHost: localhost\r\n\r\n',
+      'GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    ]) {
+      const raw = await new Promise<Buffer>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        const socket = connect(Number(port), hostname, () => socket.write(request));
+        socket.on('data', (chunk) => chunks.push(chunk));
+        socket.on('error', reject);
+        socket.on('close', () => resolve(Buffer.concat(chunks)));
+      });
+      assert.equal(assertPaddedError(parseResponse(raw), 404, false), 'not_found', request);
     }
   });
 
