@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CheckResult } from '../src/doctor/check.js';
 import { skewVerdict } from '../src/doctor/clock.js';
+import { configChecks } from '../src/doctor/config.js';
 import { openFilesVerdict, parseOpenFileLimit } from '../src/doctor/limits.js';
 import { slotsVerdict, versionVerdict } from '../src/doctor/redis.js';
 import { estimatedBits, secretChecks } from '../src/doctor/secret.js';
@@ -485,10 +486,20 @@ describe('doctor verdicts', () => {
     assert.equal(salt(randomBytes(32).toString('base64')).verdict, 'ok');
     assert.equal(salt(undefined).verdict, 'ok');
     assert.equal(salt(undefined, 'redis://127.0.0.1:1').verdict, 'warn');
+    const sentinels = { ...defaultConfig(), redisSentinels: ['127.0.0.1:1'] };
+    assert.equal(secretChecks(sentinels)[0]!.verdict, 'warn', 'Sentinels are Redis too');
     assert.equal(estimatedBits('aaaa'), 0);
     assert.equal(estimatedBits('abcd'), 8);
     const admin = secretChecks({ ...defaultConfig(), adminToken: 'admin' });
     assert.equal(admin.find((r) => r.check === 'secret.admin-token')?.verdict, 'warn');
+  });
+
+  it('config: a recipient queue above all offline storage is noted for the memory store only', () => {
+    const big = { ...defaultConfig(), queueMaxBytes: 2_000_000, queueTotalBytes: 1_000_000 };
+    const notes = (c: Config) => configChecks(c).filter((r) => r.check === 'config.queues');
+    assert.equal(notes(big).length, 1);
+    assert.equal(notes({ ...big, redisUrl: 'redis://127.0.0.1:1' }).length, 0);
+    assert.equal(notes({ ...big, redisSentinels: ['127.0.0.1:1'] }).length, 0);
   });
 
   it('open files: /proc/self/limits parsed, limit against sessions plus headroom', () => {
