@@ -3,13 +3,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CheckResult } from '../src/doctor/check.js';
-import { skewVerdict } from '../src/doctor/clock.js';
+import { ntpCheck, skewVerdict } from '../src/doctor/clock.js';
 import { configChecks } from '../src/doctor/config.js';
 import { openFilesVerdict, parseOpenFileLimit } from '../src/doctor/limits.js';
 import { slotsVerdict, versionVerdict } from '../src/doctor/redis.js';
@@ -39,11 +39,18 @@ interface Run {
   lines: CheckResult[];
 }
 
-/** Runs `entropy-relay doctor --json` (or plain text with `text`), in a shell with `ulimit`. */
-function doctor(args: string[], options: { text?: boolean; ulimit?: number } = {}): Promise<Run> {
+/**
+ * Runs `entropy-relay doctor --json` (or plain text with `text`), in a shell with `ulimit`, with
+ * `bin` (e.g. a stand-in `timedatectl`) first in PATH.
+ */
+function doctor(
+  args: string[],
+  options: { text?: boolean; ulimit?: number; bin?: string } = {},
+): Promise<Run> {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env))
     if (!name.startsWith('ENTROPY_')) env[name] = value;
+  if (options.bin) env.PATH = `${options.bin}:${env.PATH ?? ''}`;
   const argv = [
     '--import',
     'tsx',
@@ -114,8 +121,20 @@ describe('entropy-relay doctor', () => {
     return ['--tls-cert', tlsCert, '--tls-key', tlsKey];
   };
 
+  /** A directory whose `timedatectl` answers the doctor's question with `answer`. */
+  const ntpBin = (answer: string) => join(dir, `ntp-${answer}`);
+
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'entropy-doctor-'));
+    for (const answer of ['yes', 'no']) {
+      await mkdir(ntpBin(answer));
+      const script = join(ntpBin(answer), 'timedatectl');
+      await writeFile(
+        script,
+        `#!/bin/sh\n[ "$*" = "show -p NTPSynchronized --value" ] || exit 1\necho ${answer}\n`,
+      );
+      await chmod(script, 0o755);
+    }
     const now = Date.now();
     const write = async (name: string, m: { cert: string; key: string }) => {
       await writeFile(file(`${name}-cert.pem`), m.cert);
@@ -146,15 +165,18 @@ describe('entropy-relay doctor', () => {
     after(() => redis.stop());
 
     it('passes a sound configuration: every check ok, exit 0', async () => {
-      const run = await doctor([
-        ...tlsArgs('valid-cert.pem'),
-        '--redis-url',
-        redis.url,
-        '--secret-salt',
-        STRONG_SALT,
-        '--expected-sessions',
-        '10',
-      ]);
+      const run = await doctor(
+        [
+          ...tlsArgs('valid-cert.pem'),
+          '--redis-url',
+          redis.url,
+          '--secret-salt',
+          STRONG_SALT,
+          '--expected-sessions',
+          '10',
+        ],
+        { bin: ntpBin('yes') },
+      );
       assert.equal(run.status, 0, run.stdout + run.stderr);
       assert.deepEqual(checks(run), [
         'config',
@@ -173,6 +195,7 @@ describe('entropy-relay doctor', () => {
         'redis.eviction',
         'redis.role',
         'clock.system',
+        'clock.ntp',
         'clock.redis',
       ]);
       // The open-file limit is the machine's own: never a failure for 10 sessions.
@@ -183,6 +206,7 @@ describe('entropy-relay doctor', () => {
       assert.match(detail(run, 'tls.handshake'), /^TLSv1\.3 /);
       assert.match(detail(run, 'tls.parse'), /DNS:localhost/);
       assert.match(detail(run, 'tls.expiry'), /36[45] days left/);
+      assert.equal(detail(run, 'clock.ntp'), 'NTP-synchronised (timedatectl)');
     });
 
     it('prints one "verdict check detail" line per check and a summary; FAIL exits 1', async () => {
@@ -190,11 +214,12 @@ describe('entropy-relay doctor', () => {
       const run = await doctor([...tlsArgs('expired-cert.pem'), '--redis-url', redis.url], {
         text: true,
         ulimit: 512,
+        bin: ntpBin('no'),
       });
       assert.equal(run.status, 1, run.stdout + run.stderr);
       const lines = run.stdout.trimEnd().split('\n');
       const summary = lines.pop()!;
-      assert.equal(lines.length, 17, run.stdout);
+      assert.equal(lines.length, 18, run.stdout);
       for (const line of lines) assert.match(line, /^(ok {2}|warn|FAIL) [a-z.-]+ +\S/);
       const line = (name: string) => lines.find((l) => l.split(/ +/)[1] === name) ?? '';
       assert.match(line('tls.expiry'), /^FAIL tls\.expiry +expired on /);
@@ -204,11 +229,15 @@ describe('entropy-relay doctor', () => {
       );
       assert.match(line('secret.salt'), /^warn .*kept in Redis/);
       assert.match(line('redis.persistence'), /^ok /);
+      assert.match(
+        line('clock.ntp'),
+        /^warn clock\.ntp +timedatectl says the clock is not NTP-sync/,
+      );
       assert.deepEqual(
         lines.filter((l) => l.startsWith('FAIL')).map((l) => l.split(/ +/)[1]),
         ['limits.open-files', 'tls.expiry'],
       );
-      assert.match(summary, /^17 checks: 14 ok, 1 warn, 2 FAIL$/);
+      assert.match(summary, /^18 checks: 14 ok, 2 warn, 2 FAIL$/);
     });
   });
 
@@ -516,6 +545,32 @@ describe('doctor verdicts', () => {
     assert.equal(openFilesVerdict({ soft: 1024, hard: 4096 }, 10_000).verdict, 'fail');
     assert.equal(openFilesVerdict({ soft: 10_500, hard: 10_500 }, 10_000).verdict, 'warn');
     assert.equal(openFilesVerdict({ soft: 65_536, hard: 65_536 }, 10_000).verdict, 'ok');
+  });
+
+  it('NTP: warn only when timedatectl says "no"; unknown without it', async () => {
+    const answer = (text: string) => ntpCheck(async () => text);
+    assert.equal((await answer('yes')).verdict, 'ok');
+    assert.equal((await answer('no')).verdict, 'warn');
+    assert.match((await answer('no')).detail, /not NTP-synchronised/);
+    assert.equal((await answer('')).verdict, 'ok');
+    const absent = await ntpCheck(async () => {
+      throw Object.assign(new Error('spawn timedatectl ENOENT'), { code: 'ENOENT' });
+    });
+    assert.deepEqual(
+      [absent.verdict, absent.detail],
+      ['ok', 'NTP synchronisation unknown (no timedatectl here)'],
+    );
+    const noSystemd = await ntpCheck(async () => {
+      throw Object.assign(new Error('Command failed'), {
+        code: 1,
+        stderr: 'System has not been booted with systemd as init system (PID 1).\nmore\n',
+      });
+    });
+    assert.equal(noSystemd.verdict, 'ok');
+    assert.match(
+      noSystemd.detail,
+      /unknown \(timedatectl: System has not been booted .*\(PID 1\)\.\)$/,
+    );
   });
 
   it('clock skew warns over 2 s either way', () => {
