@@ -210,6 +210,12 @@ export function replicasOf(info: string): { host: string; port: number }[] {
 }
 
 function nodeName(node: Redis): string {
+  // A Sentinel client's options name no master (its host and port are defaults): the master is
+  // where its socket is connected.
+  if (node.options.sentinels?.length) {
+    const { remoteAddress, remotePort } = node.stream ?? {};
+    if (remoteAddress && remotePort) return `${remoteAddress}:${remotePort}`;
+  }
   return `${node.options.host ?? '?'}:${node.options.port ?? '?'}`;
 }
 
