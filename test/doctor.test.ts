@@ -14,6 +14,7 @@ import { configChecks } from '../src/doctor/config.js';
 import { openFilesVerdict, parseOpenFileLimit } from '../src/doctor/limits.js';
 import { slotsVerdict, versionVerdict } from '../src/doctor/redis.js';
 import { estimatedBits, secretChecks } from '../src/doctor/secret.js';
+import { parseSentinelEntry, sentinelVerdicts, type SentinelView } from '../src/doctor/sentinel.js';
 import { defaultConfig, loadConfig, type Config } from '../src/config.js';
 import { runDoctor } from '../src/doctor/index.js';
 import { DAY_MS } from '../src/time.js';
@@ -22,8 +23,10 @@ import {
   freePort,
   redisCli,
   startRedisCluster,
+  startRedisSentinels,
   startRedisServer,
   unstartedRedisServer,
+  type TestSentinelSetup,
 } from './helpers/redis-server.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -433,6 +436,126 @@ describe('entropy-relay doctor', () => {
     }
   });
 
+  describe('with Redis Sentinel (a master, a replica, three Sentinels)', () => {
+    let setup: TestSentinelSetup;
+    const sentinelFlags = (name = setup.name) => ({
+      redisSentinels: setup.sentinels.join(','),
+      redisSentinelName: name,
+    });
+    before(async () => {
+      setup = await startRedisSentinels({
+        replicas: 1,
+        sentinels: 3,
+        extraArgs: ['--maxmemory', '64mb', '--maxmemory-policy', 'noeviction'],
+      });
+    });
+    after(() => setup.stop());
+
+    it('checks the master they name as any master, and the Sentinels: exit 0', async () => {
+      const args = ['--redis-sentinels', setup.sentinels.join(','), '--secret-salt', STRONG_SALT];
+      const run = await doctor(args, { bin: ntpBin('yes') });
+      assert.equal(run.status, 0, run.stdout + run.stderr);
+      const redisLines = run.lines.filter((l) => l.check.startsWith('redis.'));
+      assert.deepEqual(
+        redisLines.map((l) => [l.check, l.verdict]),
+        [
+          ['redis.reach', 'ok'],
+          ['redis.version', 'ok'],
+          ['redis.persistence', 'ok'],
+          ['redis.maxmemory', 'ok'],
+          ['redis.eviction', 'ok'],
+          ['redis.role', 'ok'],
+          ['redis.sentinel.reach', 'ok'],
+          ['redis.sentinel.master', 'ok'],
+          ['redis.sentinel.replicas', 'ok'],
+          ['redis.sentinel.quorum', 'ok'],
+        ],
+        run.stdout,
+      );
+      const [master, replica] = setup.servers;
+      assert.match(detail(run, 'redis.reach'), /^master "mymaster" of Sentinels .*\(sentinel\)/);
+      assert.equal(detail(run, 'redis.role'), 'master with 1 replica');
+      assert.equal(detail(run, 'redis.sentinel.reach'), '3 of 3 Sentinels answered');
+      assert.equal(
+        detail(run, 'redis.sentinel.master'),
+        `"mymaster" is 127.0.0.1:${master!.port} (master)`,
+      );
+      assert.equal(
+        detail(run, 'redis.sentinel.replicas'),
+        `1 replica to promote (127.0.0.1:${replica!.port})`,
+      );
+      assert.equal(
+        detail(run, 'redis.sentinel.quorum'),
+        'quorum 2, 3 of 3 Sentinels answer for "mymaster"',
+      );
+      assert.equal(verdict(run, 'clock.redis'), 'ok');
+
+      // Sentinels mean Redis: an unset salt is a warning (the instances share one kept there).
+      const unsalted = await check(sentinelFlags());
+      assert.equal(verdict(unsalted, 'secret.salt'), 'warn');
+      assert.match(detail(unsalted, 'secret.salt'), /kept in Redis/);
+    });
+
+    it('fails a master name no Sentinel watches, and says so', async () => {
+      const run = await check(sentinelFlags('nosuchmaster'));
+      assert.equal(run.status, 1);
+      assert.equal(verdict(run, 'redis.reach'), 'fail');
+      assert.equal(verdict(run, 'redis.sentinel.reach'), 'ok');
+      assert.equal(verdict(run, 'redis.sentinel.master'), 'fail');
+      assert.match(detail(run, 'redis.sentinel.master'), /no Sentinel watches .*"nosuchmaster"/);
+      assert.ok(!checks(run).includes('redis.persistence'), run.stdout);
+    });
+
+    it('fails when fewer Sentinels answer than the quorum, then when none does', async () => {
+      await Promise.all([setup.watchers[1]!.stop(), setup.watchers[2]!.stop()]);
+      const few = await check(sentinelFlags());
+      assert.equal(few.status, 1, few.stdout);
+      assert.equal(verdict(few, 'redis.reach'), 'ok', 'the one left still names the master');
+      assert.equal(verdict(few, 'redis.sentinel.reach'), 'warn');
+      assert.match(
+        detail(few, 'redis.sentinel.reach'),
+        /^1 of 3 Sentinels answered \(127\.0\.0\.1:\d+: .*ECONNREFUSED/,
+      );
+      assert.equal(verdict(few, 'redis.sentinel.quorum'), 'fail');
+      assert.match(detail(few, 'redis.sentinel.quorum'), /^quorum 2, 1 of 3 Sentinels answer/);
+      assert.equal(verdict(few, 'redis.persistence'), 'ok');
+
+      await setup.watchers[0]!.stop();
+      const none = await check(sentinelFlags());
+      assert.equal(none.status, 1);
+      assert.equal(verdict(none, 'redis.reach'), 'fail');
+      assert.equal(verdict(none, 'redis.sentinel.reach'), 'fail');
+      assert.match(detail(none, 'redis.sentinel.reach'), /^none of 3 Sentinels answered/);
+      assert.deepEqual(
+        checks(none).filter((c) => c.startsWith('redis.')),
+        ['redis.reach', 'redis.sentinel.reach'],
+      );
+    });
+  });
+
+  it('warns about a Sentinel master without a replica (nothing to promote)', async () => {
+    const setup = await startRedisSentinels({
+      replicas: 0,
+      sentinels: 1,
+      extraArgs: ['--maxmemory', '64mb', '--maxmemory-policy', 'noeviction'],
+    });
+    try {
+      const run = await check({ redisSentinels: setup.sentinels[0]!, secretSalt: STRONG_SALT });
+      assert.equal(run.status, 0, run.stdout);
+      assert.equal(verdict(run, 'redis.role'), 'ok');
+      assert.equal(detail(run, 'redis.role'), 'master with 0 replicas');
+      assert.equal(verdict(run, 'redis.sentinel.replicas'), 'warn');
+      assert.match(detail(run, 'redis.sentinel.replicas'), /^no replica to promote: losing/);
+      assert.equal(verdict(run, 'redis.sentinel.quorum'), 'ok');
+      assert.equal(
+        detail(run, 'redis.sentinel.quorum'),
+        'quorum 1, 1 of 1 Sentinels answer for "mymaster"',
+      );
+    } finally {
+      await setup.stop();
+    }
+  });
+
   describe('ports', () => {
     let taken: Server;
     let port: number;
@@ -570,6 +693,56 @@ describe('doctor verdicts', () => {
     assert.match(
       noSystemd.detail,
       /unknown \(timedatectl: System has not been booted .*\(PID 1\)\.\)$/,
+    );
+  });
+
+  it('Sentinel verdicts: disagreement, a master seen down, fields of SENTINEL MASTER', () => {
+    const entry = (port: number, flags: string, quorum = 2) =>
+      parseSentinelEntry([
+        'name',
+        'm',
+        'ip',
+        '10.0.0.1',
+        'port',
+        String(port),
+        'flags',
+        flags,
+        'quorum',
+        String(quorum),
+      ]);
+    assert.deepEqual(entry(6380, 'master'), {
+      address: '10.0.0.1:6380',
+      flags: ['master'],
+      quorum: 2,
+    });
+    const replica = entry(6381, 'slave');
+    const view = (node: string, master: ReturnType<typeof entry>): SentinelView => ({
+      node,
+      master,
+      replicas: [replica],
+    });
+    const verdicts = (views: SentinelView[]) =>
+      Object.fromEntries(sentinelVerdicts('m', views).map((r) => [r.check, r.verdict]));
+    assert.deepEqual(
+      verdicts([view('a:1', entry(6380, 'master')), view('b:1', entry(6390, 'master'))]),
+      {
+        'redis.sentinel.reach': 'ok',
+        'redis.sentinel.master': 'warn',
+        'redis.sentinel.replicas': 'ok',
+        'redis.sentinel.quorum': 'ok',
+      },
+    );
+    const down = [view('a:1', entry(6380, 'master,s_down')), view('b:1', entry(6380, 'master'))];
+    assert.equal(verdicts(down)['redis.sentinel.master'], 'fail');
+    const staleReplica = {
+      node: 'a:1',
+      master: entry(6380, 'master'),
+      replicas: [entry(6381, 'slave,s_down')],
+    };
+    const [, , replicas] = sentinelVerdicts('m', [staleReplica]);
+    assert.deepEqual(
+      [replicas!.verdict, replicas!.detail.split(':')[0]],
+      ['warn', 'no replica to promote; 1 more down'],
     );
   });
 

@@ -90,7 +90,8 @@ export function createClient(endpoint: RedisEndpoint, subscriber: boolean): Redi
   });
 }
 
-function parseNode(node: string): { host: string; port: number } {
+/** "host:port" ("[v6]:port"; no port: 6379) as ioredis takes a node. */
+export function parseNode(node: string): { host: string; port: number } {
   const colon = node.lastIndexOf(':');
   if (colon < 0) return { host: node, port: 6379 };
   return {
