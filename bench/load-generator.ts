@@ -1,7 +1,7 @@
 // Load generator of `npm run bench` (bench/realistic.ts) and `npm run bench:hostile`, run in its own process
 // (forked by the orchestrator, commands over the IPC channel; see bench/lib/protocol.ts). It opens
 // sender/recipient pairs of raw `ws` sockets against the relay under test (PoW + Ed25519
-// authentication, PROTOCOL.md §4.2) or against the baseline relay (a hello naming the socket's
+// authentication, docs/protocol.md §4.2) or against the baseline relay (a hello naming the socket's
 // id), and drives traffic: closed loop (a window of messages in flight per pair) to find
 // saturation, or open loop (a fixed total rate, round robin over the pairs: each pair sends at
 // rate/pairs msg/s, the pairs' phases evenly spread) for latency. Senders put a sequence number and

@@ -1,4 +1,4 @@
-// The server secret (PROTOCOL.md §7): keys PoW seeds, session-token hashes and the per-IP
+// The server secret (docs/protocol.md §7): keys PoW seeds, session-token hashes and the per-IP
 // bucket keys. Fixed by ENTROPY_SECRET_SALT, or random and shared through the store, in which
 // case it is only known once the store has answered: until then `value` throws
 // StoreUnavailableError and callers answer 503 `storage_unavailable`.

@@ -1,4 +1,4 @@
-// Nothing at rest identifies a client or links a sender to a recipient (PROTOCOL.md §7): after
+// Nothing at rest identifies a client or links a sender to a recipient (docs/protocol.md §7): after
 // REST and WebSocket traffic, no key or value in Redis holds a client IP, and while messages are
 // relayed Redis sees nothing of the sender (MONITOR), so neither a snapshot nor a live observer
 // of the store can tie a sender's activity to a recipient's.

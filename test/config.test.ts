@@ -24,7 +24,7 @@ function runCli(
 }
 
 describe('configuration', () => {
-  it('has the PROTOCOL.md defaults', () => {
+  it('has the docs/protocol.md defaults', () => {
     const c = defaultConfig();
     assert.equal(c.port, 8080);
     assert.equal(c.addr, '0.0.0.0');

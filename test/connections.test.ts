@@ -1,7 +1,7 @@
-// No connection lingers (PROTOCOL.md §9 "Per connection"): a client that stays silent, dribbles a
-// request head, sends a malformed one or half-closes is closed by the server within the handshake
-// / request-head deadline; its slot in the per-IP cap and the open-sockets gauge are released, and
-// no server-side socket is left in CLOSE-WAIT.
+// No connection lingers (docs/protocol.md §9 "Per connection"): a client that stays silent,
+// dribbles a request head, sends a malformed one or half-closes is closed by the server within the
+// handshake / request-head deadline; its slot in the per-IP cap and the open-sockets gauge are
+// released, and no server-side socket is left in CLOSE-WAIT.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {

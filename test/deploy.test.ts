@@ -1,6 +1,7 @@
 // The deployment kit in deploy/ is checked by the tools that run it: promtool (rules, their unit
 // tests, the scrape config, every dashboard query), systemd-analyze (the unit), haproxy -c; and
-// every metric the dashboard and the alerts read exists in a real relay's /metrics.
+// every metric the dashboard and the alerts read exists in a real relay's /metrics (one process,
+// or the primary's of a relay run with --workers).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { ClusterMetrics } from '../src/cluster/cluster-metrics.js';
+import type { MetricsSnapshot } from '../src/cluster/messages.js';
 import { startTestRelay } from './helpers/relay.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -153,6 +156,9 @@ describe('the Grafana dashboard', () => {
       'rate-limit',
       'store up',
       'event-loop lag',
+      'offline queue: queued/s, drained/s, storage use',
+      'workers serving',
+      'worker restarts',
     ])
       assert.ok(titles.includes(topic), `no panel about ${topic}`);
   });
@@ -176,7 +182,16 @@ describe('metrics the dashboard and the alerts read', () => {
     const t = await startTestRelay({ tls: false });
     try {
       const text = (await t.metrics()).body.toString();
-      exposed = new Set([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => m[1]!));
+      // With --workers, the primary serves its own metrics merged with every worker's registry
+      // (src/cluster/cluster-metrics.ts): here the one worker is this relay.
+      const worker = (await t.relay.ctx.metrics.registry.getMetricsAsJSON()) as MetricsSnapshot;
+      const primary = await new ClusterMetrics(async () => [worker]).registry.metrics();
+      exposed = new Set(
+        [text, primary].flatMap((body) =>
+          [...body.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => m[1]!),
+        ),
+      );
+      assert.ok(exposed.has('entropy_workers') && exposed.has('entropy_messages_total'));
     } finally {
       await t.close();
     }

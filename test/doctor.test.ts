@@ -3,16 +3,18 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CheckResult } from '../src/doctor/check.js';
-import { skewVerdict } from '../src/doctor/clock.js';
+import { ntpCheck, skewVerdict } from '../src/doctor/clock.js';
+import { configChecks } from '../src/doctor/config.js';
 import { openFilesVerdict, parseOpenFileLimit } from '../src/doctor/limits.js';
 import { slotsVerdict, versionVerdict } from '../src/doctor/redis.js';
 import { estimatedBits, secretChecks } from '../src/doctor/secret.js';
+import { parseSentinelEntry, sentinelVerdicts, type SentinelView } from '../src/doctor/sentinel.js';
 import { defaultConfig, loadConfig, type Config } from '../src/config.js';
 import { runDoctor } from '../src/doctor/index.js';
 import { DAY_MS } from '../src/time.js';
@@ -22,8 +24,10 @@ import {
   redisCli,
   startClusterNode,
   startRedisCluster,
+  startRedisSentinels,
   startRedisServer,
   unstartedRedisServer,
+  type TestSentinelSetup,
 } from './helpers/redis-server.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -39,11 +43,18 @@ interface Run {
   lines: CheckResult[];
 }
 
-/** Runs `entropy-relay doctor --json` (or plain text with `text`), in a shell with `ulimit`. */
-function doctor(args: string[], options: { text?: boolean; ulimit?: number } = {}): Promise<Run> {
+/**
+ * Runs `entropy-relay doctor --json` (or plain text with `text`), in a shell with `ulimit`, with
+ * `bin` (e.g. a stand-in `timedatectl`) first in PATH.
+ */
+function doctor(
+  args: string[],
+  options: { text?: boolean; ulimit?: number; bin?: string } = {},
+): Promise<Run> {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env))
     if (!name.startsWith('ENTROPY_')) env[name] = value;
+  if (options.bin) env.PATH = `${options.bin}:${env.PATH ?? ''}`;
   const argv = [
     '--import',
     'tsx',
@@ -114,8 +125,20 @@ describe('entropy-relay doctor', () => {
     return ['--tls-cert', tlsCert, '--tls-key', tlsKey];
   };
 
+  /** A directory whose `timedatectl` answers the doctor's question with `answer`. */
+  const ntpBin = (answer: string) => join(dir, `ntp-${answer}`);
+
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'entropy-doctor-'));
+    for (const answer of ['yes', 'no']) {
+      await mkdir(ntpBin(answer));
+      const script = join(ntpBin(answer), 'timedatectl');
+      await writeFile(
+        script,
+        `#!/bin/sh\n[ "$*" = "show -p NTPSynchronized --value" ] || exit 1\necho ${answer}\n`,
+      );
+      await chmod(script, 0o755);
+    }
     const now = Date.now();
     const write = async (name: string, m: { cert: string; key: string }) => {
       await writeFile(file(`${name}-cert.pem`), m.cert);
@@ -146,15 +169,18 @@ describe('entropy-relay doctor', () => {
     after(() => redis.stop());
 
     it('passes a sound configuration: every check ok, exit 0', async () => {
-      const run = await doctor([
-        ...tlsArgs('valid-cert.pem'),
-        '--redis-url',
-        redis.url,
-        '--secret-salt',
-        STRONG_SALT,
-        '--expected-sessions',
-        '10',
-      ]);
+      const run = await doctor(
+        [
+          ...tlsArgs('valid-cert.pem'),
+          '--redis-url',
+          redis.url,
+          '--secret-salt',
+          STRONG_SALT,
+          '--expected-sessions',
+          '10',
+        ],
+        { bin: ntpBin('yes') },
+      );
       assert.equal(run.status, 0, run.stdout + run.stderr);
       assert.deepEqual(checks(run), [
         'config',
@@ -173,6 +199,7 @@ describe('entropy-relay doctor', () => {
         'redis.eviction',
         'redis.role',
         'clock.system',
+        'clock.ntp',
         'clock.redis',
       ]);
       // The open-file limit is the machine's own: never a failure for 10 sessions.
@@ -183,6 +210,7 @@ describe('entropy-relay doctor', () => {
       assert.match(detail(run, 'tls.handshake'), /^TLSv1\.3 /);
       assert.match(detail(run, 'tls.parse'), /DNS:localhost/);
       assert.match(detail(run, 'tls.expiry'), /36[45] days left/);
+      assert.equal(detail(run, 'clock.ntp'), 'NTP-synchronised (timedatectl)');
     });
 
     it('prints one "verdict check detail" line per check and a summary; FAIL exits 1', async () => {
@@ -190,11 +218,12 @@ describe('entropy-relay doctor', () => {
       const run = await doctor([...tlsArgs('expired-cert.pem'), '--redis-url', redis.url], {
         text: true,
         ulimit: 512,
+        bin: ntpBin('no'),
       });
       assert.equal(run.status, 1, run.stdout + run.stderr);
       const lines = run.stdout.trimEnd().split('\n');
       const summary = lines.pop()!;
-      assert.equal(lines.length, 17, run.stdout);
+      assert.equal(lines.length, 18, run.stdout);
       for (const line of lines) assert.match(line, /^(ok {2}|warn|FAIL) [a-z.-]+ +\S/);
       const line = (name: string) => lines.find((l) => l.split(/ +/)[1] === name) ?? '';
       assert.match(line('tls.expiry'), /^FAIL tls\.expiry +expired on /);
@@ -204,11 +233,15 @@ describe('entropy-relay doctor', () => {
       );
       assert.match(line('secret.salt'), /^warn .*kept in Redis/);
       assert.match(line('redis.persistence'), /^ok /);
+      assert.match(
+        line('clock.ntp'),
+        /^warn clock\.ntp +timedatectl says the clock is not NTP-sync/,
+      );
       assert.deepEqual(
         lines.filter((l) => l.startsWith('FAIL')).map((l) => l.split(/ +/)[1]),
         ['limits.open-files', 'tls.expiry'],
       );
-      assert.match(summary, /^17 checks: 14 ok, 1 warn, 2 FAIL$/);
+      assert.match(summary, /^18 checks: 14 ok, 2 warn, 2 FAIL$/);
     });
   });
 
@@ -367,6 +400,126 @@ describe('entropy-relay doctor', () => {
     }
   });
 
+  describe('with Redis Sentinel (a master, a replica, three Sentinels)', () => {
+    let setup: TestSentinelSetup;
+    const sentinelFlags = (name = setup.name) => ({
+      redisSentinels: setup.sentinels.join(','),
+      redisSentinelName: name,
+    });
+    before(async () => {
+      setup = await startRedisSentinels({
+        replicas: 1,
+        sentinels: 3,
+        extraArgs: ['--maxmemory', '64mb', '--maxmemory-policy', 'noeviction'],
+      });
+    });
+    after(() => setup.stop());
+
+    it('checks the master they name as any master, and the Sentinels: exit 0', async () => {
+      const args = ['--redis-sentinels', setup.sentinels.join(','), '--secret-salt', STRONG_SALT];
+      const run = await doctor(args, { bin: ntpBin('yes') });
+      assert.equal(run.status, 0, run.stdout + run.stderr);
+      const redisLines = run.lines.filter((l) => l.check.startsWith('redis.'));
+      assert.deepEqual(
+        redisLines.map((l) => [l.check, l.verdict]),
+        [
+          ['redis.reach', 'ok'],
+          ['redis.version', 'ok'],
+          ['redis.persistence', 'ok'],
+          ['redis.maxmemory', 'ok'],
+          ['redis.eviction', 'ok'],
+          ['redis.role', 'ok'],
+          ['redis.sentinel.reach', 'ok'],
+          ['redis.sentinel.master', 'ok'],
+          ['redis.sentinel.replicas', 'ok'],
+          ['redis.sentinel.quorum', 'ok'],
+        ],
+        run.stdout,
+      );
+      const [master, replica] = setup.servers;
+      assert.match(detail(run, 'redis.reach'), /^master "mymaster" of Sentinels .*\(sentinel\)/);
+      assert.equal(detail(run, 'redis.role'), 'master with 1 replica');
+      assert.equal(detail(run, 'redis.sentinel.reach'), '3 of 3 Sentinels answered');
+      assert.equal(
+        detail(run, 'redis.sentinel.master'),
+        `"mymaster" is 127.0.0.1:${master!.port} (master)`,
+      );
+      assert.equal(
+        detail(run, 'redis.sentinel.replicas'),
+        `1 replica to promote (127.0.0.1:${replica!.port})`,
+      );
+      assert.equal(
+        detail(run, 'redis.sentinel.quorum'),
+        'quorum 2, 3 of 3 Sentinels answer for "mymaster"',
+      );
+      assert.equal(verdict(run, 'clock.redis'), 'ok');
+
+      // Sentinels mean Redis: an unset salt is a warning (the instances share one kept there).
+      const unsalted = await check(sentinelFlags());
+      assert.equal(verdict(unsalted, 'secret.salt'), 'warn');
+      assert.match(detail(unsalted, 'secret.salt'), /kept in Redis/);
+    });
+
+    it('fails a master name no Sentinel watches, and says so', async () => {
+      const run = await check(sentinelFlags('nosuchmaster'));
+      assert.equal(run.status, 1);
+      assert.equal(verdict(run, 'redis.reach'), 'fail');
+      assert.equal(verdict(run, 'redis.sentinel.reach'), 'ok');
+      assert.equal(verdict(run, 'redis.sentinel.master'), 'fail');
+      assert.match(detail(run, 'redis.sentinel.master'), /no Sentinel watches .*"nosuchmaster"/);
+      assert.ok(!checks(run).includes('redis.persistence'), run.stdout);
+    });
+
+    it('fails when fewer Sentinels answer than the quorum, then when none does', async () => {
+      await Promise.all([setup.watchers[1]!.stop(), setup.watchers[2]!.stop()]);
+      const few = await check(sentinelFlags());
+      assert.equal(few.status, 1, few.stdout);
+      assert.equal(verdict(few, 'redis.reach'), 'ok', 'the one left still names the master');
+      assert.equal(verdict(few, 'redis.sentinel.reach'), 'warn');
+      assert.match(
+        detail(few, 'redis.sentinel.reach'),
+        /^1 of 3 Sentinels answered \(127\.0\.0\.1:\d+: .*ECONNREFUSED/,
+      );
+      assert.equal(verdict(few, 'redis.sentinel.quorum'), 'fail');
+      assert.match(detail(few, 'redis.sentinel.quorum'), /^quorum 2, 1 of 3 Sentinels answer/);
+      assert.equal(verdict(few, 'redis.persistence'), 'ok');
+
+      await setup.watchers[0]!.stop();
+      const none = await check(sentinelFlags());
+      assert.equal(none.status, 1);
+      assert.equal(verdict(none, 'redis.reach'), 'fail');
+      assert.equal(verdict(none, 'redis.sentinel.reach'), 'fail');
+      assert.match(detail(none, 'redis.sentinel.reach'), /^none of 3 Sentinels answered/);
+      assert.deepEqual(
+        checks(none).filter((c) => c.startsWith('redis.')),
+        ['redis.reach', 'redis.sentinel.reach'],
+      );
+    });
+  });
+
+  it('warns about a Sentinel master without a replica (nothing to promote)', async () => {
+    const setup = await startRedisSentinels({
+      replicas: 0,
+      sentinels: 1,
+      extraArgs: ['--maxmemory', '64mb', '--maxmemory-policy', 'noeviction'],
+    });
+    try {
+      const run = await check({ redisSentinels: setup.sentinels[0]!, secretSalt: STRONG_SALT });
+      assert.equal(run.status, 0, run.stdout);
+      assert.equal(verdict(run, 'redis.role'), 'ok');
+      assert.equal(detail(run, 'redis.role'), 'master with 0 replicas');
+      assert.equal(verdict(run, 'redis.sentinel.replicas'), 'warn');
+      assert.match(detail(run, 'redis.sentinel.replicas'), /^no replica to promote: losing/);
+      assert.equal(verdict(run, 'redis.sentinel.quorum'), 'ok');
+      assert.equal(
+        detail(run, 'redis.sentinel.quorum'),
+        'quorum 1, 1 of 1 Sentinels answer for "mymaster"',
+      );
+    } finally {
+      await setup.stop();
+    }
+  });
+
   describe('ports', () => {
     let taken: Server;
     let port: number;
@@ -449,10 +602,20 @@ describe('doctor verdicts', () => {
     assert.equal(salt(randomBytes(32).toString('base64')).verdict, 'ok');
     assert.equal(salt(undefined).verdict, 'ok');
     assert.equal(salt(undefined, 'redis://127.0.0.1:1').verdict, 'warn');
+    const sentinels = { ...defaultConfig(), redisSentinels: ['127.0.0.1:1'] };
+    assert.equal(secretChecks(sentinels)[0]!.verdict, 'warn', 'Sentinels are Redis too');
     assert.equal(estimatedBits('aaaa'), 0);
     assert.equal(estimatedBits('abcd'), 8);
     const admin = secretChecks({ ...defaultConfig(), adminToken: 'admin' });
     assert.equal(admin.find((r) => r.check === 'secret.admin-token')?.verdict, 'warn');
+  });
+
+  it('config: a recipient queue above all offline storage is noted for the memory store only', () => {
+    const big = { ...defaultConfig(), queueMaxBytes: 2_000_000, queueTotalBytes: 1_000_000 };
+    const notes = (c: Config) => configChecks(c).filter((r) => r.check === 'config.queues');
+    assert.equal(notes(big).length, 1);
+    assert.equal(notes({ ...big, redisUrl: 'redis://127.0.0.1:1' }).length, 0);
+    assert.equal(notes({ ...big, redisSentinels: ['127.0.0.1:1'] }).length, 0);
   });
 
   it('open files: /proc/self/limits parsed, limit against sessions plus headroom', () => {
@@ -469,6 +632,82 @@ describe('doctor verdicts', () => {
     assert.equal(openFilesVerdict({ soft: 1024, hard: 4096 }, 10_000).verdict, 'fail');
     assert.equal(openFilesVerdict({ soft: 10_500, hard: 10_500 }, 10_000).verdict, 'warn');
     assert.equal(openFilesVerdict({ soft: 65_536, hard: 65_536 }, 10_000).verdict, 'ok');
+  });
+
+  it('NTP: warn only when timedatectl says "no"; unknown without it', async () => {
+    const answer = (text: string) => ntpCheck(async () => text);
+    assert.equal((await answer('yes')).verdict, 'ok');
+    assert.equal((await answer('no')).verdict, 'warn');
+    assert.match((await answer('no')).detail, /not NTP-synchronised/);
+    assert.equal((await answer('')).verdict, 'ok');
+    const absent = await ntpCheck(async () => {
+      throw Object.assign(new Error('spawn timedatectl ENOENT'), { code: 'ENOENT' });
+    });
+    assert.deepEqual(
+      [absent.verdict, absent.detail],
+      ['ok', 'NTP synchronisation unknown (no timedatectl here)'],
+    );
+    const noSystemd = await ntpCheck(async () => {
+      throw Object.assign(new Error('Command failed'), {
+        code: 1,
+        stderr: 'System has not been booted with systemd as init system (PID 1).\nmore\n',
+      });
+    });
+    assert.equal(noSystemd.verdict, 'ok');
+    assert.match(
+      noSystemd.detail,
+      /unknown \(timedatectl: System has not been booted .*\(PID 1\)\.\)$/,
+    );
+  });
+
+  it('Sentinel verdicts: disagreement, a master seen down, fields of SENTINEL MASTER', () => {
+    const entry = (port: number, flags: string, quorum = 2) =>
+      parseSentinelEntry([
+        'name',
+        'm',
+        'ip',
+        '10.0.0.1',
+        'port',
+        String(port),
+        'flags',
+        flags,
+        'quorum',
+        String(quorum),
+      ]);
+    assert.deepEqual(entry(6380, 'master'), {
+      address: '10.0.0.1:6380',
+      flags: ['master'],
+      quorum: 2,
+    });
+    const replica = entry(6381, 'slave');
+    const view = (node: string, master: ReturnType<typeof entry>): SentinelView => ({
+      node,
+      master,
+      replicas: [replica],
+    });
+    const verdicts = (views: SentinelView[]) =>
+      Object.fromEntries(sentinelVerdicts('m', views).map((r) => [r.check, r.verdict]));
+    assert.deepEqual(
+      verdicts([view('a:1', entry(6380, 'master')), view('b:1', entry(6390, 'master'))]),
+      {
+        'redis.sentinel.reach': 'ok',
+        'redis.sentinel.master': 'warn',
+        'redis.sentinel.replicas': 'ok',
+        'redis.sentinel.quorum': 'ok',
+      },
+    );
+    const down = [view('a:1', entry(6380, 'master,s_down')), view('b:1', entry(6380, 'master'))];
+    assert.equal(verdicts(down)['redis.sentinel.master'], 'fail');
+    const staleReplica = {
+      node: 'a:1',
+      master: entry(6380, 'master'),
+      replicas: [entry(6381, 'slave,s_down')],
+    };
+    const [, , replicas] = sentinelVerdicts('m', [staleReplica]);
+    assert.deepEqual(
+      [replicas!.verdict, replicas!.detail.split(':')[0]],
+      ['warn', 'no replica to promote; 1 more down'],
+    );
   });
 
   it('clock skew warns over 2 s either way', () => {

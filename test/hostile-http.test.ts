@@ -1,6 +1,6 @@
-// Hostile HTTP input, property-based (PROTOCOL.md §2, §3, §6, §9): valid, near-valid and garbage
-// bodies, queries, headers, methods and paths, sent over real TLS sockets to a relay on a Redis
-// this file starts. Every reply is padded JSON with the security headers and, when it is an
+// Hostile HTTP input, property-based (docs/protocol.md §2, §3, §6, §9): valid, near-valid and
+// garbage bodies, queries, headers, methods and paths, sent over real TLS sockets to a relay on a
+// Redis this file starts. Every reply is padded JSON with the security headers and, when it is an
 // error, a known code; a refused request changes nothing in the store; the relay serves on.
 // Each property has a fixed seed: a failure prints it with the counterexample.
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
-// Hostile WebSocket input, property-based (PROTOCOL.md §4, §6, §9): frames of every type — valid,
-// near-valid (a field mutated) and garbage (broken JSON, other JSON values, binary frames,
+// Hostile WebSocket input, property-based (docs/protocol.md §4, §6, §9): frames of every type —
+// valid, near-valid (a field mutated) and garbage (broken JSON, other JSON values, binary frames,
 // text that is not UTF-8) — before and after authentication, over real TLS sockets to a relay
 // on a Redis this file starts. Every frame the relay sends back is padded and every error
 // carries a known code; a socket is only closed with a documented code; a refused frame changes

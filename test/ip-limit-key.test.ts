@@ -1,4 +1,4 @@
-// The key per-IP limits are counted under (PROTOCOL.md §1): IPv4 as it is, IPv4-mapped IPv6 as
+// The key per-IP limits are counted under (docs/protocol.md §1): IPv4 as it is, IPv4-mapped IPv6 as
 // its IPv4, IPv6 per /64, whatever notation the address is written in.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';

@@ -1,7 +1,7 @@
-// The rate limiter (PROTOCOL.md §3) without a socket, on an injected clock: local buckets (refill,
-// jail, the jail metric, forgetting an identity, the sweep that bounds them), store buckets (the
-// jail cache, per-IP keys as a keyed hash under a random salt of the day, the recipient bucket), and failing open or closed
-// when the store cannot be asked.
+// The rate limiter (docs/protocol.md §3) without a socket, on an injected clock: local buckets
+// (refill, jail, the jail metric, forgetting an identity, the sweep that bounds them), store
+// buckets (the jail cache, per-IP keys as a keyed hash under a random salt of the day, the
+// recipient bucket), and failing open or closed when the store cannot be asked.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Config } from '../src/config.js';

@@ -1,5 +1,5 @@
-// Metrics are private (PROTOCOL.md §2.9): served on their own listener (ENTROPY_METRICS_ADDR), and
-// on the main listener only with the admin token, whatever a reverse proxy forwards.
+// Metrics are private (docs/protocol.md §2.9): served on their own listener (ENTROPY_METRICS_ADDR),
+// and on the main listener only with the admin token, whatever a reverse proxy forwards.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config.js';

@@ -1,5 +1,5 @@
-// Two relay instances on one test Redis (PROTOCOL.md §4.4, SPECS §9): messages between clients on
-// different instances arrive exactly once while recipients come and go; session replacement
+// Two relay instances on one test Redis (docs/protocol.md §4.4, SPECS §9): messages between clients
+// on different instances arrive exactly once while recipients come and go; session replacement
 // and burn reach sessions on the other instance.
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';

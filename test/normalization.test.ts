@@ -1,4 +1,4 @@
-// Traffic normalisation seen from outside (PROTOCOL.md §5, §6): what an observer of the TLS
+// Traffic normalisation seen from outside (docs/protocol.md §5, §6): what an observer of the TLS
 // stream sees (one record length for every frame), and delivery timing over real sockets
 // (jitter within bounds, roughly uniform, never reordering).
 import assert from 'node:assert/strict';

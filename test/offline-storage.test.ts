@@ -1,4 +1,4 @@
-// The global bound of offline storage (PROTOCOL.md §9 "Globally"): the memory store's byte
+// The global bound of offline storage (docs/protocol.md §9 "Globally"): the memory store's byte
 // budget, Redis maxmemory with noeviction (an out-of-memory reply, or the high-water mark before
 // it, refuses with storage_full), and what the sender hears for each refusal.
 import assert from 'node:assert/strict';

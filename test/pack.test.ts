@@ -27,6 +27,7 @@ describe('npm pack', { timeout: 240_000 }, () => {
     exports: Record<string, unknown>;
     main: string;
     types: string;
+    private?: boolean;
   };
 
   before(async () => {
@@ -59,6 +60,13 @@ describe('npm pack', { timeout: 240_000 }, () => {
       assert.ok(files.includes(file), `${file} is in the package`);
     assert.equal(manifest.bin['entropy-relay'], 'dist/cli.js');
     assert.ok(files.includes(manifest.main) && files.includes(manifest.types));
+  });
+
+  it('is publishable, and publishes dist/ and the package files only', () => {
+    // `"private": true` would make `npm publish` refuse the package.
+    assert.notEqual(manifest.private, true);
+    const outside = files.filter((f) => !f.startsWith('dist/'));
+    assert.deepEqual(outside.sort(), ['README.md', 'package.json']);
   });
 
   it('every export target is in the package', () => {

@@ -1,4 +1,4 @@
-// Padding (PROTOCOL.md §6): exact lengths, JSON whitespace only, every parser still reads it.
+// Padding (docs/protocol.md §6): exact lengths, JSON whitespace only, every parser still reads it.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Writable } from 'node:stream';

@@ -1,5 +1,5 @@
 // Proof of work: the v1 hash rule, nonce validation, stateless seeds, the difficulty rules of
-// PROTOCOL.md §2.2 (load, age, nickname, minimums, cap, floor), purpose binding, single use,
+// docs/protocol.md §2.2 (load, age, nickname, minimums, cap, floor), purpose binding, single use,
 // and the worker-thread client solver.
 import { ServerSecret } from '../src/secret.js';
 import assert from 'node:assert/strict';

@@ -1,6 +1,6 @@
-// Every reply padded, with the security headers (PROTOCOL.md §2, §6, §9), including the answers
-// that Node's HTTP server and the ws library would otherwise write themselves: requests without
-// Host, parser errors, refused WebSocket upgrades. Each such connection is then closed.
+// Every reply padded, with the security headers (docs/protocol.md §2, §6, §9), including the
+// answers that Node's HTTP server and the ws library would otherwise write themselves: requests
+// without Host, parser errors, refused WebSocket upgrades. Each such connection is then closed.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';

@@ -1,4 +1,4 @@
-// Every client command of PROTOCOL.md §4.3 against the real RelayService, Router, RateLimiter
+// Every client command of docs/protocol.md §4.3 against the real RelayService, Router, RateLimiter
 // and MemoryStore, without a socket: the checks in protocol order (a refusal that is a message's
 // status is a status; any other is thrown for the transport to answer with an `error` frame),
 // admission by the sender's and the recipient's buckets, and the statuses the sender hears.

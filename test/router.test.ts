@@ -1,5 +1,5 @@
-// The router and the offline queue without a socket (PROTOCOL.md §4.3-§4.5): the real Router on
-// the real MemoryStore, with sessions that record what they are handed. Two routers on one
+// The router and the offline queue without a socket (docs/protocol.md §4.3-§4.5): the real Router
+// on the real MemoryStore, with sessions that record what they are handed. Two routers on one
 // MemoryStore are two instances: each has its own channel, and an address's channel reaches
 // whichever of them subscribed it (one subscriber per address per store, so two sessions of one
 // address on two instances are played by publishing what the other instance would publish).

@@ -1,4 +1,4 @@
-// What one socket can make the relay hold (PROTOCOL.md §9): the per-socket byte cap on frames
+// What one socket can make the relay hold (docs/protocol.md §9): the per-socket byte cap on frames
 // waiting to be written, the slow-reader close, and the per-IP budget for queued bytes. Each test
 // asserts the bound and that nothing accepted was lost.
 import assert from 'node:assert/strict';

@@ -1,5 +1,6 @@
-// Outbound scheduler (PROTOCOL.md §5): order, jitter, pacing, close() hand-back, timer economy.
-// Most cases run on a fake clock (deterministic); a few run on real timers as a smoke check.
+// Outbound scheduler (docs/protocol.md §5): order, jitter, pacing, close() hand-back, timer
+// economy. Most cases run on a fake clock (deterministic); a few run on real timers as a smoke
+// check.
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';

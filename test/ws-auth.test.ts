@@ -1,4 +1,4 @@
-// WebSocket authentication under abuse (PROTOCOL.md §4.2, §9 "Per identity"), over real TLS
+// WebSocket authentication under abuse (docs/protocol.md §4.2, §9 "Per identity"), over real TLS
 // sockets: bounded session tokens, auth attempts limited per IP and per identity, and the
 // legacy names of compat mode accepted alike by the challenge route and the WebSocket.
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// RelaySession against a fake relay that speaks just enough of PROTOCOL.md §4 (no relay server
+// RelaySession against a fake relay that speaks just enough of docs/protocol.md §4 (no relay server
 // needed): PoW + signature auth, token reuse and fallback, reconnection, acks, dedupe, relay
 // correlation, and when reconnecting must stop.
 import assert from 'node:assert/strict';

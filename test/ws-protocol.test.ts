@@ -1,4 +1,4 @@
-// The WebSocket protocol of PROTOCOL.md §4 over real TLS sockets, frame by frame with a raw
+// The WebSocket protocol of docs/protocol.md §4 over real TLS sockets, frame by frame with a raw
 // peer: pre-auth rules, authentication, relaying, and every bad input with its exact answer.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';

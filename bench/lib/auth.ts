@@ -1,5 +1,5 @@
 // Client side of authentication for the bench helpers (load generator, attacker): a PoW challenge
-// fetched from a chosen local address, the signed auth payload (PROTOCOL.md §4.2), and a
+// fetched from a chosen local address, the signed auth payload (docs/protocol.md §4.2), and a
 // WebSocket that resolves once the server accepted its hello. Benchmark only: the relay's
 // ephemeral self-signed certificate is not checked.
 import http from 'node:http';
@@ -90,8 +90,8 @@ function postJson(
 }
 
 /**
- * Uploads a key bundle for `identity` (PROTOCOL.md §2.3, one one-time prekey), as a real client
- * does before it can be reached through another instance or worker.
+ * Uploads a key bundle for `identity` (docs/protocol.md §2.3, one one-time prekey), as a real
+ * client does before it can be reached through another instance or worker.
  */
 export async function uploadBundle(
   url: string,

@@ -1,4 +1,4 @@
-// Forensic burn (PROTOCOL.md §2.8): a signed, PoW-gated request deletes every trace of an
+// Forensic burn (docs/protocol.md §2.8): a signed, PoW-gated request deletes every trace of an
 // identity and closes its live sessions on every instance.
 import type { Config } from '../config.js';
 import { parseIdentityHash } from '../identity/crypto.js';

@@ -1,4 +1,4 @@
-/** An error answer of the relay, typed by its `code` (PROTOCOL.md §2 error shape). */
+/** An error answer of the relay, typed by its `code` (docs/protocol.md §2 error shape). */
 export class RelayClientError extends Error {
   constructor(
     readonly status: number,

@@ -48,7 +48,7 @@ export function generatePreKeys(count: number, firstKeyId = 1): PreKeyPair[] {
   });
 }
 
-/** The upload body of PROTOCOL.md §2.3, signed as v1 clients sign it. */
+/** The upload body of docs/protocol.md §2.3, signed as v1 clients sign it. */
 export function buildBundle(
   identity: Identity,
   options: BundleOptions = {},

@@ -153,7 +153,7 @@ export function solvePowSync(seed: string, context: string, difficulty: number):
   return nonce;
 }
 
-/** Finds a nonce meeting `difficulty` for seed ‖ context ‖ nonce (PROTOCOL.md §2.2), off the event loop. */
+/** Finds a nonce meeting `difficulty` for seed ‖ context ‖ nonce (docs/protocol.md §2.2), off the event loop. */
 export function solvePow(
   seed: string,
   context: string,

@@ -84,7 +84,7 @@ export function generatePreKeys(count: number, firstKeyId = 1): WebPreKeyPair[] 
   });
 }
 
-/** The upload body of PROTOCOL.md §2.3, signed as v1 clients sign it. */
+/** The upload body of docs/protocol.md §2.3, signed as v1 clients sign it. */
 export function buildBundle(
   identity: WebIdentity,
   options: BundleOptions = {},

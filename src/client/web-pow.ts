@@ -195,6 +195,6 @@ export function createWebPowSolver(options: WebPowSolverOptions = {}): PowSolver
 
 let shared: PowSolver | undefined;
 
-/** Finds a nonce meeting `difficulty` for seed ‖ context ‖ nonce (PROTOCOL.md §2.2) in Web Workers. */
+/** Finds a nonce meeting `difficulty` for seed ‖ context ‖ nonce (docs/protocol.md §2.2) in Web Workers. */
 export const solvePow: PowSolver = (seed, context, difficulty, opts) =>
   (shared ??= createWebPowSolver())(seed, context, difficulty, opts);

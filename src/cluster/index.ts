@@ -4,15 +4,12 @@ import { availableParallelism } from 'node:os';
 import { ConfigError, type Config } from '../config.js';
 import { pino } from 'pino';
 import { createLogger } from '../log.js';
+import { redisEndpoint } from '../store/index.js';
 import { Primary } from './primary.js';
 
 /** Whether the relays would share a store (more than one worker needs one). */
 function sharedStore(config: Config): boolean {
-  return (
-    config.redisUrl !== undefined ||
-    config.redisCluster.length > 0 ||
-    config.redisSentinels.length > 0
-  );
+  return redisEndpoint(config) !== undefined;
 }
 
 /** How many workers to run ("auto": one per core); throws a ConfigError when more than one is

@@ -433,7 +433,7 @@ export const OPTIONS = Object.freeze([
     max: 100,
     describe: 'Redis memory use (% of maxmemory) from which offline messages are refused',
   }),
-  // Traffic normalisation (PROTOCOL.md §5): delivery jitter and dummy pacing
+  // Traffic normalisation (docs/protocol.md §5): delivery jitter and dummy pacing
   range({
     key: 'jitterMs',
     env: 'ENTROPY_JITTER_MS',

@@ -1,5 +1,8 @@
-// The clock: the system clock must be plausible, and agree with Redis's (the token buckets and
-// queue expiries run on Redis's clock, PoW seeds and session expiries on each instance's).
+// The clock: the system clock must be plausible, kept by NTP where systemd can say so
+// (timedatectl), and agree with Redis's (the token buckets and queue expiries run on Redis's
+// clock, PoW seeds and session expiries on each instance's).
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { RedisClient } from '../store/redis/connection.js';
 import { SECOND_MS } from '../time.js';
 import { errorText, fail, ok, warn, type CheckResult } from './check.js';
@@ -8,10 +11,22 @@ import { errorText, fail, ok, warn, type CheckResult } from './check.js';
 export const MAX_SKEW_MS = 2 * SECOND_MS;
 /** A system clock before this is certainly wrong (the relay did not exist yet). */
 const EARLIEST = Date.UTC(2025, 0, 1);
+const TIMEDATECTL_TIMEOUT_MS = 3000;
+
+/** systemd's answer to "is the clock NTP-synchronised?": "yes" or "no" (throws without systemd). */
+export async function timedatectlNtp(): Promise<string> {
+  const { stdout } = await promisify(execFile)(
+    'timedatectl',
+    ['show', '-p', 'NTPSynchronized', '--value'],
+    { timeout: TIMEDATECTL_TIMEOUT_MS },
+  );
+  return stdout.trim();
+}
 
 export async function clockChecks(
   redis: RedisClient | undefined,
   now = Date.now,
+  ntp = timedatectlNtp,
 ): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   const system = now();
@@ -22,6 +37,7 @@ export async function clockChecks(
   } else {
     results.push(ok('clock.system', new Date(system).toISOString()));
   }
+  results.push(await ntpCheck(ntp));
   if (redis === undefined) return results;
   try {
     const before = now();
@@ -46,4 +62,27 @@ export function skewVerdict(skewMs: number, roundTripMs: number): CheckResult {
       `${detail}: over ${MAX_SKEW_MS / SECOND_MS} s, synchronise both clocks (NTP)`,
     );
   return ok('clock.redis', detail);
+}
+
+/** Warns only when timedatectl says "no"; without it (no systemd, a container) nothing is known. */
+export async function ntpCheck(ntp: () => Promise<string>): Promise<CheckResult> {
+  let answer: string;
+  try {
+    answer = await ntp();
+  } catch (err) {
+    const { code, stderr } = err as { code?: unknown; stderr?: string };
+    const why =
+      code === 'ENOENT'
+        ? 'no timedatectl here'
+        : `timedatectl: ${stderr?.trim().split('\n')[0] || errorText(err).split('\n')[0]}`;
+    return ok('clock.ntp', `NTP synchronisation unknown (${why})`);
+  }
+  if (answer === 'yes') return ok('clock.ntp', 'NTP-synchronised (timedatectl)');
+  if (answer === 'no')
+    return warn(
+      'clock.ntp',
+      'timedatectl says the clock is not NTP-synchronised: enable time synchronisation ' +
+        '(timedatectl set-ntp true, chrony or ntpd) so that instances and Redis agree',
+    );
+  return ok('clock.ntp', `NTP synchronisation unknown (timedatectl said "${answer}")`);
 }

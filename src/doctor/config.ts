@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import { OPTIONS } from '../config/options.js';
 import { parseListenAddress } from '../config/kinds.js';
 import { MAX_TARGETS } from '../relay/relay-service.js';
+import { redisEndpoint } from '../store/index.js';
 import { ok, warn, type CheckResult } from './check.js';
 
 /** A base difficulty from which every client pays 16^d hashes too many (d = 6: ~17 million). */
@@ -39,7 +40,7 @@ export function configChecks(config: Config): CheckResult[] {
       `ENTROPY_LIMIT_QUEUE_BYTES ${config.limitQueueBytes} is below ENTROPY_MAX_WS_MESSAGE_BYTES ` +
         `${config.maxWsMessageBytes}: a message larger than it can never be queued for an offline recipient`,
     );
-  const memoryStore = config.redisUrl === undefined && config.redisCluster.length === 0;
+  const memoryStore = redisEndpoint(config) === undefined;
   if (memoryStore && config.queueMaxBytes > config.queueTotalBytes)
     note(
       'queues',

@@ -41,7 +41,7 @@ export async function runDoctor(config: Config, options: DoctorOptions): Promise
       report(connected.results);
       if ('client' in connected) {
         redis = connected.client;
-        report(await redisChecks(topology, redis));
+        report(await redisChecks(topology, redis, config));
       }
     }
     report(await clockChecks(redis));

@@ -1,19 +1,20 @@
 // Redis: reachable (in the topology the configuration names), its version, persistence off,
 // maxmemory set with noeviction (the same findings the relay logs at start-up), and what the
-// topology itself needs. A topology is one entry of TOPOLOGIES: a new one (e.g. Sentinel) adds
-// an entry saying when it applies, how to connect and what else to check.
+// topology itself needs. A topology is one entry of TOPOLOGIES, saying when it applies and what
+// else to check; the client is made as the relay makes its own (createClient, redisEndpoint).
 import { Cluster } from 'ioredis';
 import type { Config } from '../config.js';
+import { redisEndpoint } from '../store/index.js';
 import {
   closeClient,
   createClient,
   untilReady,
   type RedisClient,
-  type RedisEndpoint,
 } from '../store/redis/connection.js';
 import { inspectRedisServer, type RedisFinding } from '../store/redis/startup-checks.js';
 import { withTimeout } from '../time.js';
 import { errorText, fail, ok, warn, type CheckResult } from './check.js';
+import { sentinelChecks } from './sentinel.js';
 
 const CONNECT_TIMEOUT_MS = 5000;
 const MIN_MAJOR_VERSION = 7;
@@ -24,9 +25,8 @@ export interface Topology {
   configured(config: Config): boolean;
   /** Where it connects, for the report (no password). */
   describe(config: Config): string;
-  endpoint(config: Config): RedisEndpoint;
   /** What this topology needs beyond what every Redis is checked for. */
-  checks(client: RedisClient): Promise<CheckResult[]>;
+  checks(client: RedisClient, config: Config): Promise<CheckResult[]>;
   /** When no client could be made ready: what the nodes themselves say about why. */
   diagnose?(config: Config): Promise<CheckResult[]>;
 }
@@ -35,7 +35,6 @@ const standalone: Topology = {
   name: 'standalone',
   configured: (config) => config.redisUrl !== undefined,
   describe: (config) => redactUrl(config.redisUrl ?? ''),
-  endpoint: (config) => ({ url: config.redisUrl }),
   checks: standaloneChecks,
 };
 
@@ -43,12 +42,25 @@ const cluster: Topology = {
   name: 'cluster',
   configured: (config) => config.redisCluster.length > 0,
   describe: (config) => `Redis Cluster seeds ${config.redisCluster.join(',')}`,
-  endpoint: (config) => ({ cluster: config.redisCluster }),
   checks: clusterChecks,
   diagnose: (config) => diagnoseCluster(config.redisCluster),
 };
 
-export const TOPOLOGIES: readonly Topology[] = [cluster, standalone];
+/** The master the Sentinels name: checked as a standalone master, and the Sentinels asked. */
+const sentinel: Topology = {
+  name: 'sentinel',
+  configured: (config) => config.redisSentinels.length > 0,
+  describe: (config) =>
+    `master "${config.redisSentinelName}" of Sentinels ${config.redisSentinels.join(',')}`,
+  checks: async (client, config) => [
+    ...(await standaloneChecks(client)),
+    ...(await sentinelChecks(config)),
+  ],
+  // The relay's client could not reach a master: what the Sentinels say about it.
+  diagnose: sentinelChecks,
+};
+
+export const TOPOLOGIES: readonly Topology[] = [cluster, sentinel, standalone];
 
 export function topologyOf(config: Config): Topology | undefined {
   return TOPOLOGIES.find((t) => t.configured(config));
@@ -60,7 +72,9 @@ export async function connectRedis(
   config: Config,
 ): Promise<{ client: RedisClient; results: CheckResult[] } | { results: CheckResult[] }> {
   const where = topology.describe(config);
-  const client = createClient(topology.endpoint(config), false);
+  const endpoint = redisEndpoint(config);
+  if (endpoint === undefined) throw new Error('connectRedis: no Redis in this configuration');
+  const client = createClient(endpoint, false);
   let lastError = '';
   const remember = (err: unknown): void => {
     lastError = errorText(err);
@@ -90,11 +104,15 @@ export async function connectRedis(
 }
 
 /** Everything checked on a reachable Redis. */
-export async function redisChecks(topology: Topology, client: RedisClient): Promise<CheckResult[]> {
+export async function redisChecks(
+  topology: Topology,
+  client: RedisClient,
+  config: Config,
+): Promise<CheckResult[]> {
   const results = [await versionCheck(client)];
   results.push(...(await inspectRedisServer(client)).map(fromFinding));
   try {
-    results.push(...(await topology.checks(client)));
+    results.push(...(await topology.checks(client, config)));
   } catch (err) {
     results.push(
       warn(`redis.${topology.name}`, `could not check the topology (${errorText(err)})`),

@@ -2,13 +2,14 @@
 // and varied enough, and what happens without it; ENTROPY_ADMIN_TOKEN when set.
 import type { Config } from '../config.js';
 import { MIN_SECRET_LENGTH } from '../secret.js';
+import { redisEndpoint } from '../store/index.js';
 import { fail, ok, warn, type CheckResult } from './check.js';
 
 /** Estimated bits below which a secret is called guessable. */
 export const MIN_SECRET_BITS = 96;
 
 export function secretChecks(config: Config): CheckResult[] {
-  const redis = config.redisUrl !== undefined || config.redisCluster.length > 0;
+  const redis = redisEndpoint(config) !== undefined;
   const results: CheckResult[] = [];
   const salt = config.secretSalt;
   if (salt === undefined) {

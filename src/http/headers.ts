@@ -1,4 +1,4 @@
-// Security headers on every response, and CORS for the allowed origins (PROTOCOL.md §2).
+// Security headers on every response, and CORS for the allowed origins (docs/protocol.md §2).
 import type { FastifyInstance } from 'fastify';
 import { preflightSchema } from './schemas/ops.js';
 

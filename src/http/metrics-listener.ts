@@ -1,4 +1,4 @@
-// Metrics on their own plain-HTTP listener (PROTOCOL.md §2.9), bound where the operator says
+// Metrics on their own plain-HTTP listener (docs/protocol.md §2.9), bound where the operator says
 // (ENTROPY_METRICS_ADDR, loopback by default), so a reverse proxy in front of the relay cannot
 // expose them by accident. GET /metrics answers the Prometheus text; anything else (CONNECT and
 // upgrades too) a padded 404.

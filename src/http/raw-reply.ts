@@ -1,6 +1,6 @@
 // Answers written straight on a socket, where no HTTP response object exists: requests the HTTP
 // parser rejected or timed out, refused WebSocket upgrades. Like every other reply they are padded
-// JSON with the security headers (PROTOCOL.md §2, §6); then the socket is closed for good.
+// JSON with the security headers (docs/protocol.md §2, §6); then the socket is closed for good.
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { padJson } from '../normalize/padding.js';

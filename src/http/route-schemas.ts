@@ -1,6 +1,6 @@
 // Every route describes its input and its replies as JSON schemas (http/schemas/): that is the
 // API's document. Fastify neither validates nor serializes with them: bodies are checked where
-// PROTOCOL.md §2.3 puts each check (the domain compiles the same schemas), so a request must
+// docs/protocol.md §2.3 puts each check (the domain compiles the same schemas), so a request must
 // reach its route unrefused; and replies leave as JSON.stringify writes them, as without a schema.
 import type { FastifyInstance, RouteOptions } from 'fastify';
 

@@ -1,6 +1,6 @@
-// HTTP upgrade requests on the relay's server (PROTOCOL.md §1): every refusal is answered here,
-// padded with the security headers, before the WebSocket library sees the request; an accepted
-// upgrade is handed on with the client's limit key.
+// HTTP upgrade requests on the relay's server (docs/protocol.md §1): every refusal is answered
+// here, padded with the security headers, before the WebSocket library sees the request; an
+// accepted upgrade is handed on with the client's limit key.
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';

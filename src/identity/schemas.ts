@@ -1,6 +1,6 @@
-// JSON schemas of identity material as the REST API carries it (PROTOCOL.md §2): identity hashes,
-// base64 keys and signatures. Their patterns are the ones the checks use, so a schema says exactly
-// what is accepted.
+// JSON schemas of identity material as the REST API carries it (docs/protocol.md §2): identity
+// hashes, base64 keys and signatures. Their patterns are the ones the checks use, so a schema says
+// exactly what is accepted.
 import Type, { type TStringOptions } from 'typebox';
 import { IDENTITY_HASH_RE } from './crypto.js';
 

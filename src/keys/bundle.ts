@@ -1,5 +1,6 @@
-// The X3DH bundle as v1 clients upload it (PROTOCOL.md §2.3): its schema, the shape check built
-// from it and the bundle signature's message. Everything here is pure; keys-service.ts does the I/O.
+// The X3DH bundle as v1 clients upload it (docs/protocol.md §2.3): its schema, the shape check
+// built from it and the bundle signature's message. Everything here is pure; keys-service.ts does
+// the I/O.
 import Type, { type Static } from 'typebox';
 import { badRequest, forbidden } from '../errors.js';
 import { decodeBase64, verifySignature } from '../identity/crypto.js';

@@ -1,4 +1,4 @@
-// Key bundles (PROTOCOL.md §2.3–§2.5): upload with the exact check order, fetch consuming one
+// Key bundles (docs/protocol.md §2.3–§2.5): upload with the exact check order, fetch consuming one
 // one-time prekey atomically, random identity hashes for decoy traffic.
 import Type from 'typebox';
 import type { Config } from '../config.js';
@@ -20,7 +20,7 @@ import {
 
 export const MAX_FETCH = 10;
 
-/** The identities one fetch names (PROTOCOL.md §2.4). */
+/** The identities one fetch names (docs/protocol.md §2.4). */
 export const FetchList = Type.Array(
   identityHash({ errorMessage: 'user must be 64 hex characters' }),
   {

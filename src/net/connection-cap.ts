@@ -1,6 +1,6 @@
-// Per-IP concurrent connection cap (PROTOCOL.md §1), applied to the raw TCP socket when the relay
-// adopts it (server.ts), before TLS or HTTP parsing, by its real client (the PROXY header's when
-// there is one). IPv6 clients are counted per /64 (ip-limit-key.ts).
+// Per-IP concurrent connection cap (docs/protocol.md §1), applied to the raw TCP socket when the
+// relay adopts it (server.ts), before TLS or HTTP parsing, by its real client (the PROXY header's
+// when there is one). IPv6 clients are counted per /64 (ip-limit-key.ts).
 import type { Socket } from 'node:net';
 import type { Metrics } from '../metrics.js';
 import { isTrustedProxy, type TrustFn } from './client-ip.js';

@@ -1,5 +1,6 @@
-// The address a per-IP limit applies to (PROTOCOL.md §1): an IPv4 client by its address, an IPv6
-// client by its /64 (one subscriber's usual allocation), an IPv4-mapped IPv6 address as the IPv4.
+// The address a per-IP limit applies to (docs/protocol.md §1): an IPv4 client by its address, an
+// IPv6 client by its /64 (one subscriber's usual allocation), an IPv4-mapped IPv6 address as the
+// IPv4.
 import ipaddr from 'ipaddr.js';
 
 /** `1.2.3.4` as it is, `::ffff:1.2.3.4` as `1.2.3.4`, `2001:db8::1` as `2001:db8:0:0::/64`;

@@ -1,4 +1,4 @@
-// The node:http(s) servers the relay listens with (PROTOCOL.md §1, §9): TLS 1.3 only, and a
+// The node:http(s) servers the relay listens with (docs/protocol.md §1, §9): TLS 1.3 only, and a
 // connection must finish its TLS handshake, then its request head, each within `timeoutMs`.
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';

@@ -1,4 +1,4 @@
-// Nicknames (PROTOCOL.md §2.6, §2.7): unique case-insensitively, one per identity, key-bound
+// Nicknames (docs/protocol.md §2.6, §2.7): unique case-insensitively, one per identity, key-bound
 // (compat v1 also accepts a registration on PoW alone).
 import Type from 'typebox';
 import type { Config } from '../config.js';
@@ -19,7 +19,7 @@ export const Nickname = Type.String({
   errorMessage: 'nickname must be 3-32 characters of A-Z a-z 0-9 _ -',
 });
 
-/** The names one lookup asks for (PROTOCOL.md §2.7). */
+/** The names one lookup asks for (docs/protocol.md §2.7). */
 export const LookupList = Type.Array(Nickname, {
   minItems: 1,
   maxItems: MAX_LOOKUP,

@@ -1,4 +1,4 @@
-// Delivery jitter (PROTOCOL.md §5): a uniform integer number of milliseconds from a CSPRNG.
+// Delivery jitter (docs/protocol.md §5): a uniform integer number of milliseconds from a CSPRNG.
 import { randomFillSync } from 'node:crypto';
 
 // 32-bit words are drawn in blocks, so a delay costs one array read, not a fresh random buffer.

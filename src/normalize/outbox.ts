@@ -1,5 +1,5 @@
-// The outbound queue of one socket (PROTOCOL.md §5): frames leave in order, each at its due time,
-// with a byte cap for message frames and a stall watch for peers that do not read. The shared
+// The outbound queue of one socket (docs/protocol.md §5): frames leave in order, each at its due
+// time, with a byte cap for message frames and a stall watch for peers that do not read. The shared
 // timers that decide when an outbox flushes or is paced are the TrafficShaper's.
 import type { DueNode } from './due-heap.js';
 import { FrameQueue } from './frame-queue.js';

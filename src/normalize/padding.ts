@@ -1,4 +1,4 @@
-// Padding (PROTOCOL.md §6): every JSON document and binary frame the server sends is exactly
+// Padding (docs/protocol.md §6): every JSON document and binary frame the server sends is exactly
 // PADDED_SIZE bytes, or the next multiple of it when larger. JSON is padded with whitespace
 // drawn from a CSPRNG (fresh for every frame), binary payloads with zero bytes.
 //

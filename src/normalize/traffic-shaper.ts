@@ -1,4 +1,4 @@
-// Outbound scheduling (PROTOCOL.md §5): every server→client WebSocket frame passes through the
+// Outbound scheduling (docs/protocol.md §5): every server→client WebSocket frame passes through the
 // outbox of its socket, which adds delivery jitter without reordering and sends `dummy_pacing`
 // frames to sessions that recently had real traffic.
 //

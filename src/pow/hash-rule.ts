@@ -1,4 +1,4 @@
-// The proof-of-work rule every v1 client implements (PROTOCOL.md §2.2):
+// The proof-of-work rule every v1 client implements (docs/protocol.md §2.2):
 //   digest = SHA-256(ascii(seed) ‖ utf8(context) ‖ ascii(decimal nonce)),
 // valid iff the lowercase hex digest starts with at least `difficulty` '0' characters.
 // The server verifies with it and the client solver searches with it: one rule, one place.

@@ -1,4 +1,4 @@
-// Issues and verifies proof-of-work challenges (PROTOCOL.md §2.1, §2.2). The only PoW check in
+// Issues and verifies proof-of-work challenges (docs/protocol.md §2.1, §2.2). The only PoW check in
 // the relay: REST routes and WebSocket auth both call verify().
 import { RelayError } from '../errors.js';
 import type { Metrics } from '../metrics.js';

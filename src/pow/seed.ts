@@ -1,4 +1,4 @@
-// Stateless PoW seeds (PROTOCOL.md §2.1). A seed carries everything needed to verify it,
+// Stateless PoW seeds (docs/protocol.md §2.1). A seed carries everything needed to verify it,
 // authenticated by a truncated HMAC under the server secret, so issuing one stores nothing.
 //
 // Layout, 32 bytes sent as 64 lowercase hex:

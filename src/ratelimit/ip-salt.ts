@@ -1,5 +1,5 @@
-// What per-IP store buckets are named with (PROTOCOL.md §7): HMAC(salt of the UTC day, IP limit
-// key). The salt is random, one per day, and shared by every instance through the store (the
+// What per-IP store buckets are named with (docs/protocol.md §7): HMAC(salt of the UTC day, IP
+// limit key). The salt is random, one per day, and shared by every instance through the store (the
 // first instance's candidate wins), so every instance names an address's buckets alike. It
 // rotates like the log salt: a day's salt expires from the store an hour after its day ends and
 // each instance forgets (and overwrites) it when its day is over, so a snapshot of Redis or of a

@@ -1,4 +1,4 @@
-// Token buckets per client IP and per identity (PROTOCOL.md §3), with the jail ("temporary
+// Token buckets per client IP and per identity (docs/protocol.md §3), with the jail ("temporary
 // ignore"). Two homes, chosen so that nothing at rest links a sender to a recipient (§7):
 // * store buckets (shared by every instance): per-IP HTTP and WebSocket-auth buckets, keyed by a
 //   keyed hash of the IP under a random salt of the day (ip-salt.ts; never the IP itself), and per-identity buckets (a recipient's

@@ -1,4 +1,4 @@
-// WebSocket authentication (PROTOCOL.md §4.2): PoW + Ed25519 signature over `AUTH:<H>:<seed>`,
+// WebSocket authentication (docs/protocol.md §4.2): PoW + Ed25519 signature over `AUTH:<H>:<seed>`,
 // or a session token. Tokens are 256-bit random, stored only as HMACs under the server secret,
 // at most ENTROPY_MAX_SESSION_TOKENS live per identity (each auth issues one, revoking the oldest).
 import { createHmac, randomBytes } from 'node:crypto';

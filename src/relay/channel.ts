@@ -1,4 +1,4 @@
-// What relay instances tell each other (PROTOCOL.md §4.4): messages on an address's channel
+// What relay instances tell each other (docs/protocol.md §4.4): messages on an address's channel
 // `msg:{H}` and on each instance's own channel, encoded here and nowhere else. Every message is
 // a JSON object with a `kind` and named fields; binary payloads travel as base64.
 import type { Delivery, DeliveryStatus, RejectReason } from './deliveries.js';

@@ -1,4 +1,4 @@
-// The wire shape of everything the relay delivers to a client (PROTOCOL.md §4.3, §4.5): `msg`,
+// The wire shape of everything the relay delivers to a client (docs/protocol.md §4.3, §4.5): `msg`,
 // `sealed_message`, typed relays, binary payloads, `queued_message`, `delivery_status` and
 // `alias_subscribed`. This module is the only place those objects are built.
 import { randomUUID } from 'node:crypto';
@@ -81,7 +81,8 @@ const MSG_FRAME_OVERHEAD = 96;
 
 /**
  * What keeping a delivery until its client acks it costs, in bytes: for a `msg` frame carrying
- * `id` (what a client acks, PROTOCOL.md §4.5); undefined for anything a client does not ack by id.
+ * `id` (what a client acks, docs/protocol.md §4.5); undefined for anything a client does not ack
+ * by id.
  */
 export function ackCost(delivery: Delivery, id: string): number | undefined {
   if (delivery.kind !== 'json') return undefined;

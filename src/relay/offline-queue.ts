@@ -1,6 +1,6 @@
-// The offline queue (PROTOCOL.md §4.5): messages for recipients that are not connected (or whose
-// socket is full) wait in the store, in order, each with its own TTL; a session drains its queue
-// oldest first, and an item leaves the queue on ack or once written (v1 clients). Nothing
+// The offline queue (docs/protocol.md §4.5): messages for recipients that are not connected (or
+// whose socket is full) wait in the store, in order, each with its own TTL; a session drains its
+// queue oldest first, and an item leaves the queue on ack or once written (v1 clients). Nothing
 // accepted is dropped: every refusal reaches the sender as a `rejected` status.
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';

@@ -1,4 +1,4 @@
-// What an authenticated client can ask of the relay (PROTOCOL.md §4.3): relay, binary frames,
+// What an authenticated client can ask of the relay (docs/protocol.md §4.3): relay, binary frames,
 // volatile_relay, group_multicast, typed relays, ack, and v1's subscribe_alias. For each: the
 // checks in protocol order, admission (the sender's and the recipient's buckets), routing, and
 // the sender's delivery_status. The relay never adds a sender to anything it delivers.

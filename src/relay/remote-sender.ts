@@ -1,4 +1,4 @@
-// Sending to a recipient with no session on this instance (PROTOCOL.md §4.4). Publish first:
+// Sending to a recipient with no session on this instance (docs/protocol.md §4.4). Publish first:
 // the message is offered on the recipient's channel `msg:{H}`; the instance holding its session
 // writes it (or queues it, if the session cannot take it) and reports the status back on this
 // instance's own channel; nobody listening means the offline queue. Every offer is kept until
@@ -66,9 +66,9 @@ export class RemoteSender {
   }
 
   /**
-   * Publish first (PROTOCOL.md §4.4): the message goes on the recipient's channel; the instance
-   * holding its session writes it and answers with the status (or queues it if it cannot). True
-   * when some instance received it; false when nobody did (or too many offers wait already):
+   * Publish first (docs/protocol.md §4.4): the message goes on the recipient's channel; the
+   * instance holding its session writes it and answers with the status (or queues it if it cannot).
+   * True when some instance received it; false when nobody did (or too many offers wait already):
    * the caller queues it. An offer left unanswered is queued after STATUS_TIMEOUT_MS.
    */
   private async offer(

@@ -1,9 +1,9 @@
-// Senders waiting for another instance's `delivery_status` (PROTOCOL.md §4.4). A message offered
-// on a recipient's channel, or queued and announced there, is answered by the instance holding
-// the recipient's session on this instance's own channel, naming the correlation id it was sent
-// with. Until then the sender waits here; an offer also keeps its message, so that if no answer
-// comes within STATUS_TIMEOUT_MS (or the relay stops) it can be queued by the sender's instance
-// and nothing is lost. Waiting offers are bounded in count and bytes.
+// Senders waiting for another instance's `delivery_status` (docs/protocol.md §4.4). A message
+// offered on a recipient's channel, or queued and announced there, is answered by the instance
+// holding the recipient's session on this instance's own channel, naming the correlation id it was
+// sent with. Until then the sender waits here; an offer also keeps its message, so that if no
+// answer comes within STATUS_TIMEOUT_MS (or the relay stops) it can be queued by the sender's
+// instance and nothing is lost. Waiting offers are bounded in count and bytes.
 import { randomUUID } from 'node:crypto';
 import type { DeliveryStatus, RejectReason } from './deliveries.js';
 import type { Notify, OutboundMessage } from './endpoint.js';

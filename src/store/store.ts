@@ -11,7 +11,7 @@ export interface BucketSpec {
   capacity: number;
   windowMs: number;
   /**
-   * Jail ("temporary ignore", PROTOCOL.md §3): the `strikes`-th refusal within two windows jails the
+   * Jail ("temporary ignore", docs/protocol.md §3): the `strikes`-th refusal within two windows jails the
    * bucket for `jailMs`. Omitted: never jailed (recipient buckets).
    */
   jail?: { strikes: number; jailMs: number };

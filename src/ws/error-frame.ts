@@ -1,5 +1,5 @@
-// What a WebSocket client is told about an error (PROTOCOL.md §4.6): the `error` frame, and the
-// close code when the socket is closed for it.
+// What a WebSocket client is told about an error (docs/protocol.md §4.6): the `error` frame, and
+// the close code when the socket is closed for it.
 import { asRelayError, type ErrorCode } from '../errors.js';
 
 /**

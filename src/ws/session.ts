@@ -1,4 +1,4 @@
-// One WebSocket connection (PROTOCOL.md §4): parses each frame, applies the pre-auth rules,
+// One WebSocket connection (docs/protocol.md §4): parses each frame, applies the pre-auth rules,
 // authenticates, and hands authenticated frames to the relay domain; writes what the domain
 // gives it through the socket's outbox (padding, jitter, pacing — normalize/). Inbound frames are
 // handled one at a time, in order.

@@ -1,4 +1,4 @@
-// WebSocket on the relay's own server and port (PROTOCOL.md §1, §4): upgrades the HTTP layer
+// WebSocket on the relay's own server and port (docs/protocol.md §1, §4): upgrades the HTTP layer
 // accepted become sockets with no permessage-deflate (compression defeats padding) and capped
 // inbound messages; one Session per socket.
 import type { IncomingMessage } from 'node:http';

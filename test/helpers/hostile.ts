@@ -44,7 +44,7 @@ export const HTTP_ERROR_CODES = new Set([
   'server_shutdown',
 ]);
 
-/** Every `code` of a WebSocket `error` frame (PROTOCOL.md §4.6 and README). */
+/** Every `code` of a WebSocket `error` frame (docs/protocol.md §4.6 and README). */
 export const WS_ERROR_CODES = new Set([
   'auth_required',
   'auth_failed',
@@ -60,7 +60,7 @@ export const WS_ERROR_CODES = new Set([
   'slow_reader',
 ]);
 
-/** Every `reason` of a `rejected` delivery_status (PROTOCOL.md §4.3, §9). */
+/** Every `reason` of a `rejected` delivery_status (docs/protocol.md §4.3, §9). */
 export const REJECT_REASONS = new Set([
   'mailbox_full',
   'rate_limited',

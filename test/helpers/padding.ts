@@ -1,4 +1,4 @@
-// What every body and frame the relay sends must be (PROTOCOL.md §6).
+// What every body and frame the relay sends must be (docs/protocol.md §6).
 import assert from 'node:assert/strict';
 import { PADDED_SIZE } from '../../src/normalize/padding.js';
 

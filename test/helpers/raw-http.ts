@@ -95,7 +95,7 @@ export function assertPaddedError(res: RawResponse, status: number, tls: boolean
   return json.code;
 }
 
-/** The headers every response carries (PROTOCOL.md §2), and none that names the server. */
+/** The headers every response carries (docs/protocol.md §2), and none that names the server. */
 export function assertSecurityHeaders(res: RawResponse, tls: boolean): void {
   assert.equal(res.headers['x-content-type-options'], 'nosniff');
   assert.equal(

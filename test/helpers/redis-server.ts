@@ -335,6 +335,8 @@ export interface TestSentinelSetup {
   name: string;
   /** "127.0.0.1:port" of every Sentinel. */
   sentinels: string[];
+  /** The Sentinel processes, in the order of `sentinels`. */
+  watchers: TestRedisServer[];
   /** The master first, then its replicas. */
   servers: TestRedisServer[];
   /** The server that is master now, per the Sentinels. */
@@ -417,6 +419,7 @@ export async function startRedisSentinels({
     return {
       name,
       sentinels: watchers.map((w) => `127.0.0.1:${w.port}`),
+      watchers,
       servers,
       master,
       stop,

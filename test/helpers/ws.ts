@@ -116,14 +116,14 @@ export class RawPeer {
 }
 
 /** Uploads a key bundle for `identity`: in default mode only an identity with one can be
- *  queued for (PROTOCOL.md §9). Returns its hash. */
+ *  queued for (docs/protocol.md §9). Returns its hash. */
 export async function withBundle(relay: Relay, identity: Identity): Promise<string> {
   const client = new RelayClient({ url: relay.url, ca: relay.tls?.cert });
   await client.uploadBundle(identity, { preKeys: 1 });
   return identity.identityHash;
 }
 
-/** Auth payload by PoW + signature (PROTOCOL.md §4.2). */
+/** Auth payload by PoW + signature (docs/protocol.md §4.2). */
 export async function powAuthPayload(
   relay: Relay,
   identity: Identity,

@@ -1,4 +1,4 @@
-// The X3DH key bundle of PROTOCOL.md §2.3, built and signed exactly as v1 clients do it, for
+// The X3DH key bundle of docs/protocol.md §2.3, built and signed exactly as v1 clients do it, for
 // any identity type: the platform supplies Ed25519 signing and X25519 key generation.
 import { toBase64, utf8 } from './bytes.js';
 
@@ -25,7 +25,7 @@ export interface BundleCrypto {
   newPreKey(): Uint8Array;
 }
 
-/** The upload body of PROTOCOL.md §2.3, signed as v1 clients sign it. */
+/** The upload body of docs/protocol.md §2.3, signed as v1 clients sign it. */
 export function buildBundleWith(
   identity: PublicIdentity,
   crypto: BundleCrypto,

@@ -1,4 +1,4 @@
-// The proof-of-work rule of PROTOCOL.md §2.2 as the client searches it, on any platform:
+// The proof-of-work rule of docs/protocol.md §2.2 as the client searches it, on any platform:
 //   digest = SHA-256(utf8(seed ‖ context ‖ decimal nonce)), valid iff its hex starts with
 //   `difficulty` '0' characters.
 // The searches are the platform's (pow-search.ts: node:crypto, the relay's own rule;

@@ -1,4 +1,4 @@
-// The client side of the relay's WebSocket protocol (PROTOCOL.md §4), on any platform:
+// The client side of the relay's WebSocket protocol (docs/protocol.md §4), on any platform:
 // authenticates by PoW + signature and then by session token, reconnects with backoff, dedupes
 // and acks deliveries, and matches each relay with its delivery_status.
 import { RelayClientError } from '../errors.js';

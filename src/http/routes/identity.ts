@@ -1,4 +1,4 @@
-// REST routes of PROTOCOL.md §2.1–§2.8: PoW challenges, key bundles, nicknames, burn.
+// REST routes of docs/protocol.md §2.1–§2.8: PoW challenges, key bundles, nicknames, burn.
 import type { FastifyInstance } from 'fastify';
 import type { RelayContext } from '../../context.js';
 import { badRequest } from '../../errors.js';

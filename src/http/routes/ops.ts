@@ -1,5 +1,5 @@
-// Operations endpoints (PROTOCOL.md §2.9): /health, /ready, and /metrics for the admin token only
-// (the metrics listener serves them without one, where the operator binds it).
+// Operations endpoints (docs/protocol.md §2.9): /health, /ready, and /metrics for the admin token
+// only (the metrics listener serves them without one, where the operator binds it).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RelayContext } from '../../context.js';

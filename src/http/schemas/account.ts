@@ -1,4 +1,4 @@
-// POST /account/burn (PROTOCOL.md §2.8).
+// POST /account/burn (docs/protocol.md §2.8).
 import Type from 'typebox';
 import { identityHash, identityKey, signature } from '../../identity/schemas.js';
 import { PowHeaders, replies, type RouteSchema } from './common.js';

@@ -1,4 +1,4 @@
-// Key bundles: POST /keys/upload, GET /keys/fetch, GET /keys/random (PROTOCOL.md §2.3–§2.5).
+// Key bundles: POST /keys/upload, GET /keys/fetch, GET /keys/random (docs/protocol.md §2.3–§2.5).
 import Type from 'typebox';
 import { identityHash, signature } from '../../identity/schemas.js';
 import { BundleShape, FetchedBundle, MAX_PREKEYS } from '../../keys/bundle.js';

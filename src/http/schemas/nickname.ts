@@ -1,4 +1,4 @@
-// Nicknames: POST /nickname/register, GET /nickname/lookup (PROTOCOL.md §2.6, §2.7).
+// Nicknames: POST /nickname/register, GET /nickname/lookup (docs/protocol.md §2.6, §2.7).
 import Type from 'typebox';
 import { identityHash, identityKey, signature } from '../../identity/schemas.js';
 import { LookupList, Nickname } from '../../nickname/nickname-service.js';

@@ -1,4 +1,4 @@
-// Operations endpoints: GET /health, /ready, /metrics (PROTOCOL.md §2.9), and CORS preflights.
+// Operations endpoints: GET /health, /ready, /metrics (docs/protocol.md §2.9), and CORS preflights.
 import Type from 'typebox';
 import { ErrorReply, NoQuery, replies, type RouteSchema } from './common.js';
 

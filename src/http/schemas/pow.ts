@@ -1,4 +1,4 @@
-// GET /pow/challenge (PROTOCOL.md §2.1).
+// GET /pow/challenge (docs/protocol.md §2.1).
 import Type from 'typebox';
 import { CHALLENGE_TYPE_NAMES, SEED_LIFETIME_S } from '../../pow/pow-service.js';
 import { SEED_HEX } from '../../pow/seed.js';

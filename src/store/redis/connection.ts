@@ -90,7 +90,8 @@ export function createClient(endpoint: RedisEndpoint, subscriber: boolean): Redi
   });
 }
 
-function parseNode(node: string): { host: string; port: number } {
+/** "host:port" ("[v6]:port"; no port: 6379) as ioredis takes a node. */
+export function parseNode(node: string): { host: string; port: number } {
   const colon = node.lastIndexOf(':');
   if (colon < 0) return { host: node, port: 6379 };
   return {
@@ -210,6 +211,12 @@ export function replicasOf(info: string): { host: string; port: number }[] {
 }
 
 function nodeName(node: Redis): string {
+  // A Sentinel client's options name no master (its host and port are defaults): the master is
+  // where its socket is connected.
+  if (node.options.sentinels?.length) {
+    const { remoteAddress, remotePort } = node.stream ?? {};
+    if (remoteAddress && remotePort) return `${remoteAddress}:${remotePort}`;
+  }
   return `${node.options.host ?? '?'}:${node.options.port ?? '?'}`;
 }
 

@@ -1,5 +1,5 @@
-// The Redis key layout (PROTOCOL.md §8). Every key of one identity carries the hash tag {H}, so
-// one script can touch them all on a Redis Cluster; nicknames and the pool live in other slots.
+// The Redis key layout (docs/protocol.md §8). Every key of one identity carries the hash tag {H},
+// so one script can touch them all on a Redis Cluster; nicknames and the pool live in other slots.
 import { IDENTITY_BUCKETS, identityBucketKey } from '../store.js';
 
 export const SECRET_KEY = 'secret';
