@@ -1,4 +1,4 @@
-// WebSocket authentication (relay/auth-service.ts, PROTOCOL.md §4.2) without a socket: the real
+// WebSocket authentication (relay/auth-service.ts, docs/protocol.md §4.2) without a socket: the real
 // AuthService on the real PowService, RateLimiter and MemoryStore of helpers/domain.ts (built as
 // server.ts builds them), on an injected clock. A PoW with a signature over `AUTH:<H>:<seed>`
 // (the key given or the stored bundle's), or a session token; every refusal is 401 auth_failed;

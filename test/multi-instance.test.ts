@@ -1,4 +1,4 @@
-// Two relay instances on one test Redis (docs/protocol.md §4.4, SPECS §9): messages between clients
+// Two relay instances on one test Redis (docs/protocol.md §4.4): messages between clients
 // on different instances arrive exactly once while recipients come and go; session replacement
 // and burn reach sessions on the other instance.
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Routing (docs/protocol.md §4.4, SPECS §9): a recipient with a session here gets the delivery
+// Routing (docs/protocol.md §4.4): a recipient with a session here gets the delivery
 // directly; a recipient elsewhere is reached through its channel `msg:{H}` (remote-sender.ts:
 // offered first, queued otherwise). This module holds this instance's sessions (registry.ts),
 // subscribes their channels and answers what arrives there: offers and announcements of queued
