@@ -1,9 +1,10 @@
 // Bundles the relay's command line (src/cli.ts, with every server dependency) into one ES module,
 // dist/cli.js, over the file tsc wrote there: Node then loads one file instead of resolving and
 // reading some 600 modules, which takes the start-up of `entropy-relay serve` from about 1.3 s to
-// about 0.5 s. The rest of dist/ (the client library, its types) stays tsc's output. The Lua
-// scripts of the Redis backend are read at run time next to the module that loads them, so they
-// are copied next to the bundle too (dist/commands/).
+// about 0.5 s. The worker of `serve --workers N` is bundled the same way (dist/worker-main.js:
+// the bundled primary looks for it next to itself). The rest of dist/ (the client library, its
+// types) stays tsc's output. The Lua scripts of the Redis backend are read at run time next to
+// the module that loads them, so they are copied next to the bundles too (dist/commands/).
 import { cpSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,8 +13,11 @@ import { build } from 'esbuild';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 await build({
-  entryPoints: [join(root, 'src/cli.ts')],
-  outfile: join(root, 'dist/cli.js'),
+  entryPoints: [
+    { in: join(root, 'src/cli.ts'), out: 'cli' },
+    { in: join(root, 'src/cluster/worker-main.ts'), out: 'worker-main' },
+  ],
+  outdir: join(root, 'dist'),
   bundle: true,
   platform: 'node',
   format: 'esm',
