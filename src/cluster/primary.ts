@@ -1,81 +1,33 @@
 // The primary process of `entropy-relay serve --workers N`. It owns the port: it accepts every
-// connection and hands its socket to the worker that serves the client's address (rendezvous
-// hashing, rendezvous.ts), so that every connection of one client IP lands in one process and
+// connection and hands its socket to the worker that serves the client's address
+// (connection-router.ts), so that every connection of one client IP lands in one process and
 // the in-process per-IP limits (connection cap, local buckets, jails) hold as they do in a single
 // process. It restarts a worker that dies (with backoff), drains every worker on SIGTERM/SIGINT,
-// replaces them one at a time on SIGHUP, and serves /metrics for all of them.
+// replaces them one at a time on SIGHUP, and serves /metrics for all of them (metrics-scrape.ts,
+// cluster-metrics.ts). Each worker is a WorkerProcess (worker-process.ts).
 import cluster, { type Worker } from 'node:cluster';
-import type { Socket } from 'node:net';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.js';
 import { parseListenAddress } from '../config/kinds.js';
 import { startMetricsListener, type MetricsListener } from '../http/metrics-listener.js';
-import { compileTrust, isTrustedProxy, type TrustFn } from '../net/client-ip.js';
-import { FrontDoor, type Arrival } from '../net/front-door.js';
-import { ipLimitKey } from '../net/ip-limit-key.js';
 import type { Logger } from '../log.js';
 import { tlsMaterial } from '../server.js';
 import type { TlsMaterial } from '../tls.js';
-import { withTimeout } from '../time.js';
 import { VERSION } from '../version.js';
 import { ClusterMetrics } from './cluster-metrics.js';
-import { isMessage, type FromWorker, type MetricsSnapshot, type ToWorker } from './messages.js';
-import { Rendezvous } from './rendezvous.js';
+import { ConnectionRouter } from './connection-router.js';
+import { isMessage, type FromWorker } from './messages.js';
+import { MetricsScrape } from './metrics-scrape.js';
+import { WorkerProcess } from './worker-process.js';
 
 /** First restart delay of a crashed worker; doubles with each crash in a row, up to the max. */
 const RESTART_MIN_MS = 200;
 const RESTART_MAX_MS = 15_000;
 /** A worker that served this long before crashing starts the backoff afresh. */
 const STABLE_MS = 60_000;
-/** How long a scrape waits for a worker's metrics before using its previous answer. */
-const SCRAPE_TIMEOUT_MS = 2000;
-/** Connections held while no worker serves (all restarting), each at most the handshake
- *  deadline; beyond this many, new ones are closed. */
-const MAX_HELD = 1024;
 /** After SIGTERM, a worker still running this long after its relay's own deadlines is killed. */
 const STOP_GRACE_MS = 15_000;
-
-type State = 'starting' | 'serving' | 'draining' | 'exited';
-
-class WorkerProcess {
-  state: State = 'starting';
-  readyAt = 0;
-  /** Its last metrics answer, and its final one (sent once drained). */
-  lastMetrics: MetricsSnapshot | undefined;
-  finalMetrics: MetricsSnapshot | undefined;
-  readonly ready: Promise<void>;
-  readonly exited: Promise<{ code: number | null; signal: string | null }>;
-  markReady!: () => void;
-  markFailed!: (err: Error) => void;
-
-  constructor(
-    readonly worker: Worker,
-    readonly slot: number,
-  ) {
-    this.ready = new Promise<void>((resolve, reject) => {
-      this.markReady = resolve;
-      this.markFailed = reject;
-    });
-    this.ready.catch(() => undefined);
-    this.exited = new Promise((resolve) =>
-      worker.once('exit', (code: number | null, signal: string | null) =>
-        resolve({ code, signal }),
-      ),
-    );
-  }
-
-  get pid(): number | undefined {
-    return this.worker.process.pid;
-  }
-
-  send(message: ToWorker, handle?: Socket): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (!this.worker.isConnected()) return reject(new Error('worker is not connected'));
-      this.worker.send(message, handle, (err: Error | null) => (err ? reject(err) : resolve()));
-    });
-  }
-}
 
 interface Slot {
   readonly index: number;
@@ -95,18 +47,14 @@ function workerEntry(): string {
 
 export class Primary {
   private readonly slots: Slot[];
-  private readonly rendezvous = new Rendezvous();
-  private readonly trust: TrustFn;
   private readonly metrics: ClusterMetrics;
-  private readonly held = new Set<{ socket: Socket; arrival: Arrival; timer: NodeJS.Timeout }>();
+  private readonly scrape: MetricsScrape;
+  private readonly router: ConnectionRouter;
   private tls: TlsMaterial | undefined;
-  private door: FrontDoor | undefined;
   private metricsListener: MetricsListener | undefined;
   private listening = false;
   private stopping: Promise<number> | undefined;
   private reloading = false;
-  private metricsRequests = 0;
-  private readonly metricsWaiters = new Map<number, (metrics: MetricsSnapshot) => void>();
   /** Resolves with the exit status once stopped (by a signal or a fatal error). */
   readonly done: Promise<number>;
   private finish!: (code: number) => void;
@@ -123,8 +71,9 @@ export class Primary {
       restartTimer: undefined,
       crashes: 0,
     }));
-    this.trust = compileTrust(config.trustProxy);
-    this.metrics = new ClusterMetrics(() => this.collectMetrics());
+    this.metrics = new ClusterMetrics(() => this.scrape.collect(this.scrapedWorkers()));
+    this.scrape = new MetricsScrape(this.metrics.scrapeMisses);
+    this.router = new ConnectionRouter(config, logger, this.slots, this.metrics);
     this.done = new Promise((resolve) => (this.finish = resolve));
   }
 
@@ -156,7 +105,7 @@ export class Primary {
         this.config.handshakeTimeoutMs,
       );
     }
-    const port = await this.listen();
+    const port = await this.router.listen();
     this.listening = true;
     const host =
       this.config.addr === '0.0.0.0'
@@ -170,77 +119,6 @@ export class Primary {
       { port, url, workers: this.slots.length, version: VERSION },
       'Entropy relay listening',
     );
-  }
-
-  private async listen(): Promise<number> {
-    // The socket is read here only for a PROXY protocol header; what follows it goes with the
-    // socket to its worker.
-    this.door = new FrontDoor({
-      trust: (address) => isTrustedProxy(address, this.trust),
-      proxyProtocol: this.config.proxyProtocol,
-      headerTimeoutMs: this.config.handshakeTimeoutMs,
-      metrics: this.metrics,
-      onArrival: (socket, arrival) => this.route(socket, arrival),
-    });
-    return (await this.door.listen(this.config.port, this.config.addr)).port;
-  }
-
-  /** The slot that serves a client: by its limit address (IPv6: its /64). A trusted proxy
-   *  without PROXY protocol carries many clients, whose limits apply by forwarded address
-   *  after the HTTP head: its connections are spread by port instead. */
-  private slotFor(arrival: Arrival): number | undefined {
-    const live = this.slots.filter((s) => s.serving).map((s) => s.index);
-    const client = isTrustedProxy(arrival.clientAddress, this.trust)
-      ? `${arrival.clientAddress}#${arrival.clientPort}`
-      : ipLimitKey(arrival.clientAddress);
-    return this.rendezvous.pick(client, live);
-  }
-
-  private route(socket: Socket, arrival: Arrival): void {
-    const slot = this.slotFor(arrival);
-    const target = slot === undefined ? undefined : this.slots[slot]!.serving;
-    if (!target) return this.hold(socket, arrival);
-    socket.on('error', () => undefined);
-    const message: ToWorker = {
-      type: 'entropy:connection',
-      clientAddress: arrival.clientAddress,
-      clientPort: arrival.clientPort,
-      leftover: arrival.leftover.toString('base64'),
-    };
-    target.send(message, socket).catch((err: unknown) => {
-      this.logger.warn({ err, worker: target.slot }, 'could not hand a connection to its worker');
-      socket.destroy();
-    });
-  }
-
-  /** No worker serves right now (all restarting): keep the connection until one does. */
-  private hold(socket: Socket, arrival: Arrival): void {
-    if (this.held.size >= MAX_HELD || this.stopping) {
-      socket.destroy();
-      return;
-    }
-    const entry = {
-      socket,
-      arrival,
-      timer: setTimeout(() => {
-        this.held.delete(entry);
-        socket.destroy();
-      }, this.config.handshakeTimeoutMs),
-    };
-    this.held.add(entry);
-    socket.on('error', () => undefined);
-    socket.once('close', () => {
-      clearTimeout(entry.timer);
-      this.held.delete(entry);
-    });
-  }
-
-  private releaseHeld(): void {
-    for (const entry of [...this.held]) {
-      clearTimeout(entry.timer);
-      this.held.delete(entry);
-      if (!entry.socket.destroyed) this.route(entry.socket, entry.arrival);
-    }
   }
 
   private fork(slot: Slot): WorkerProcess {
@@ -274,8 +152,7 @@ export class Primary {
         void this.stop('store refused', 1);
         return;
       case 'entropy:metrics':
-        proc.lastMetrics = message.metrics;
-        this.metricsWaiters.get(message.id)?.(message.metrics);
+        this.scrape.answered(proc, message.id, message.metrics);
         return;
       case 'entropy:drained':
         proc.finalMetrics = message.metrics;
@@ -304,7 +181,7 @@ export class Primary {
     // From here on the slot's new connections go to the new worker; the old one finishes what
     // it has (each channel is ordered: connections sent to it before this arrive before it).
     if (old) this.drainWorker(old, true);
-    this.releaseHeld();
+    this.router.releaseHeld();
   }
 
   private drainWorker(proc: WorkerProcess, settle: boolean): void {
@@ -386,36 +263,15 @@ export class Primary {
     }
   }
 
-  /** Asks each serving or draining worker for its metrics; one that does not answer in time
-   *  counts with its previous answer. */
-  private async collectMetrics(): Promise<MetricsSnapshot[]> {
-    const asked = Object.values(cluster.workers ?? {})
-      .map((w) => this.processOf(w))
-      .filter((p): p is WorkerProcess => p?.state === 'serving' || p?.state === 'draining');
-    return Promise.all(
-      asked.map(async (proc) => {
-        const id = ++this.metricsRequests;
-        try {
-          const answer = new Promise<MetricsSnapshot>((resolve) =>
-            this.metricsWaiters.set(id, resolve),
-          );
-          await proc.send({ type: 'entropy:metrics', id });
-          const metrics = await withTimeout(answer, SCRAPE_TIMEOUT_MS);
-          if (metrics) return metrics;
-        } catch {
-          // not connected any more: its previous answer
-        } finally {
-          this.metricsWaiters.delete(id);
-        }
-        this.metrics.scrapeMisses.inc();
-        return proc.lastMetrics ?? [];
-      }),
-    );
-  }
-
   private readonly processes = new WeakMap<Worker, WorkerProcess>();
   private processOf(worker: Worker | undefined): WorkerProcess | undefined {
     return worker ? this.processes.get(worker) : undefined;
+  }
+  /** The workers a scrape asks for their metrics: those serving or draining. */
+  private scrapedWorkers(): WorkerProcess[] {
+    return Object.values(cluster.workers ?? {})
+      .map((w) => this.processOf(w))
+      .filter((p): p is WorkerProcess => p?.state === 'serving' || p?.state === 'draining');
   }
 
   /** Stops accepting, drains every worker, and resolves `done` with the exit status: `code`,
@@ -427,10 +283,9 @@ export class Primary {
         if (slot.restartTimer) clearTimeout(slot.restartTimer);
         slot.restartTimer = undefined;
       }
-      const doorClosed = this.door?.close();
-      for (const entry of this.held) entry.socket.destroy();
+      const routerClosed = this.router.close();
       const clean = await this.stopWorkers(true);
-      await doorClosed;
+      await routerClosed;
       await this.metricsListener?.close();
       this.logger.info('stopped');
       return clean ? code : Math.max(code, 1);

@@ -1,134 +1,43 @@
 // The client side of the relay's WebSocket protocol (docs/protocol.md §4), on any platform:
 // authenticates by PoW + signature and then by session token, reconnects with backoff, dedupes
 // and acks deliveries, and matches each relay with its delivery_status.
+// Its parts: session-types.ts (options, events), frames.ts, pending.ts (requests waiting for an
+// answer), deliveries.ts (dedupe and acks), reconnect.ts (backoff) and relay-url.ts.
 import { RelayClientError } from '../errors.js';
 import { concatBytes, isIdentityHash, randomBytes, toBase64, toHex, utf8 } from './bytes.js';
 import type { PublicIdentity } from './bundle.js';
+import { Deliveries } from './deliveries.js';
 import { Emitter } from './emitter.js';
-import type { PowProgress, PowSolveOptions, PowSolver } from './pow.js';
+import {
+  errorOf,
+  parseFrame,
+  type AuthSuccess,
+  type DeliveryStatus,
+  type Frame,
+  type MulticastTarget,
+  type RelayErrorFrame,
+} from './frames.js';
+import { PendingReplies } from './pending.js';
+import type { PowSolveOptions, PowSolver } from './pow.js';
+import { Reconnects } from './reconnect.js';
+import { webSocketUrl } from './relay-url.js';
 import type { RelayClientCore } from './rest.js';
-import type { RelaySocket, SocketFactory } from './socket.js';
+import type {
+  CoreSessionOptions,
+  SessionEvents,
+  SessionPlatform,
+  SessionState,
+} from './session-types.js';
+import type { RelaySocket } from './socket.js';
 
-export interface CoreSessionOptions<I extends PublicIdentity> {
-  /** Base URL of the relay, https://host:port (or http://); the socket goes to wss://host:port/ws. */
-  url: string;
-  identity: I;
-  /** Ask the relay to keep queued messages until acked (default true). */
-  acks?: boolean;
-  /** Ack every msg / queued_message as it arrives (default true). */
-  autoAck?: boolean;
-  /** Reconnect with backoff when the connection drops unexpectedly (default true). */
-  reconnect?: boolean;
-  backoff?: { minMs: number; maxMs: number };
-  /** Compat v1: authenticate by PoW alone, without public key and signature. */
-  legacyPowOnly?: boolean;
-  /** How long send(), sendBinary(), subscribeAlias(), ping() and dummy() wait (default 30 s). */
-  timeoutMs?: number;
-  /** Default: the platform's solver (worker threads / Web Workers). */
-  powSolver?: PowSolver;
-  /** Progress of each PoW search (attempts, elapsed), for a person who waits. */
-  onPowProgress?: (progress: PowProgress) => void;
-}
+// What this module exported before its parts moved out.
+export type { AuthSuccess, DeliveryStatus, Frame, MulticastTarget, RelayErrorFrame };
+export type { CoreSessionOptions, SessionEvents, SessionPlatform, SessionState };
+export { backoffDelay } from './reconnect.js';
+export { webSocketUrl } from './relay-url.js';
 
-export interface SessionPlatform<I extends PublicIdentity, B extends Uint8Array> {
-  rest: RelayClientCore<I, object & { url: string }>;
-  openSocket: SocketFactory<B>;
-  solvePow: PowSolver;
-  sign(identity: I, message: Uint8Array): Uint8Array;
-}
-
-/** A JSON frame of the protocol: an object with a string `type`. */
-export interface Frame {
-  type: string;
-  [field: string]: unknown;
-}
-
-export interface AuthSuccess extends Frame {
-  type: 'auth_success';
-  identity_hash: string;
-  session_token: string;
-  keys_missing: boolean;
-  prekeys: number;
-}
-
-export interface DeliveryStatus extends Frame {
-  type: 'delivery_status';
-  id?: string;
-  target: string;
-  status: 'delivered' | 'queued' | 'rejected';
-  reason?: string;
-}
-
-export interface RelayErrorFrame {
-  code: string;
-  message: string;
-  retry_after?: number;
-}
-
-export interface MulticastTarget {
-  to: string;
-  body: unknown;
-  msg_type?: string;
-}
-
-/** The session's events; `B` is the platform's bytes (Buffer in Node, Uint8Array in browsers). */
-export interface SessionEvents<B extends Uint8Array> {
-  message: [{ id: string; envelope: string }];
-  queued: [{ id: string; payload: Frame }];
-  sealed: [Frame];
-  /** A binary frame as received: the payload followed by its zero padding. */
-  binary: [B];
-  status: [DeliveryStatus];
-  frame: [Frame];
-  /** An `error` frame of an authenticated session (not named 'error': nobody must listen). */
-  relayError: [RelayErrorFrame];
-  dummy: [{ type: 'dummy_pacing' | 'dummy_ack' | 'pong' }];
-  close: [{ code: number; reason: string }];
-  reconnecting: [{ attempt: number; delayMs: number; error?: Error }];
-  authenticated: [AuthSuccess];
-}
-
-export type SessionState = 'closed' | 'connecting' | 'open' | 'reconnecting';
-
-type Timer = ReturnType<typeof setTimeout>;
-
-const SEEN_IDS_MAX = 10_000;
 /** Errors after which reconnecting would only fight another session or a burned account. */
 const FINAL_ERRORS = new Set(['session_replaced', 'account_burned']);
-/** After the current batch of socket events: setImmediate in Node, a task in browsers. */
-const defer: (fn: () => void) => void =
-  typeof setImmediate === 'function' ? (fn) => setImmediate(fn) : (fn) => setTimeout(fn, 0);
-
-/** A request waiting for the relay's answer, failed after a timeout. */
-class Pending<T> {
-  settled = false;
-  readonly promise: Promise<T>;
-  private settle!: { resolve: (value: T) => void; reject: (err: Error) => void };
-  private readonly timer: Timer;
-
-  constructor(timeoutMs: number, what: string) {
-    this.promise = new Promise<T>((resolve, reject) => (this.settle = { resolve, reject }));
-    this.timer = setTimeout(
-      () =>
-        this.reject(new RelayClientError(0, 'timeout', `No answer to ${what} in ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-  }
-
-  resolve(value: T): void {
-    if (this.settled) return;
-    this.settled = true;
-    clearTimeout(this.timer);
-    this.settle.resolve(value);
-  }
-
-  reject(err: Error): void {
-    if (this.settled) return;
-    this.settled = true;
-    clearTimeout(this.timer);
-    this.settle.reject(err);
-  }
-}
 
 /**
  * One identity's session with the relay, across reconnections. Attach listeners before
@@ -146,9 +55,7 @@ export class RelaySessionCore<
   private readonly rest: RelayClientCore<I, object & { url: string }>;
   private readonly wsUrl: string;
   private readonly acks: boolean;
-  private readonly autoAck: boolean;
   private readonly reconnect: boolean;
-  private readonly backoff: { minMs: number; maxMs: number };
   private readonly timeoutMs: number;
   private readonly solve: PowSolver;
 
@@ -162,17 +69,10 @@ export class RelaySessionCore<
   private sessionToken: string | null = null;
   private closedByUser = false;
   private stopped = false;
-  private reconnectTimer: Timer | null = null;
-  private reconnectAttempt = 0;
 
-  private readonly seenIds = new Set<string>();
-  private pendingAcks: string[] = [];
-  /** By client id; a timed-out send stays until its late status arrives so that is not misread. */
-  private readonly sends = new Map<string, Pending<DeliveryStatus>>();
-  /** Binary frames carry no id: their statuses come back in order per target. */
-  private readonly binarySends = new Map<string, Pending<DeliveryStatus>[]>();
-  private aliasWaiters: { alias: string; pending: Pending<void> }[] = [];
-  private pingWaiters: Pending<void>[] = [];
+  private readonly reconnects: Reconnects;
+  private readonly deliveries: Deliveries;
+  private readonly replies = new PendingReplies();
 
   constructor(
     readonly options: O,
@@ -183,9 +83,12 @@ export class RelaySessionCore<
     this.rest = platform.rest;
     this.wsUrl = webSocketUrl(options.url);
     this.acks = options.acks ?? true;
-    this.autoAck = options.autoAck ?? true;
+    // On a dead socket the relay keeps the items and delivers them again at the next auth.
+    this.deliveries = new Deliveries(this.acks && (options.autoAck ?? true), (ids) => {
+      if (this.ws?.isOpen) this.ack(ids);
+    });
     this.reconnect = options.reconnect ?? true;
-    this.backoff = options.backoff ?? { minMs: 250, maxMs: 10_000 };
+    this.reconnects = new Reconnects(options.backoff ?? { minMs: 250, maxMs: 10_000 });
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.solve = options.powSolver ?? platform.solvePow;
   }
@@ -194,7 +97,7 @@ export class RelaySessionCore<
     if (this.ws?.isOpen) return 'open';
     // A socket that is closing is not open: sends would fail at once.
     if (this.ws) return this.reconnect && !this.closedByUser ? 'reconnecting' : 'closed';
-    if (this.reconnectTimer) return 'reconnecting';
+    if (this.reconnects.scheduled) return 'reconnecting';
     if (this.connecting) return 'connecting';
     return 'closed';
   }
@@ -204,7 +107,7 @@ export class RelaySessionCore<
     if (this.ws && this.lastAuth) return Promise.resolve(this.lastAuth);
     this.closedByUser = false;
     this.stopped = false;
-    this.clearReconnectTimer();
+    this.reconnects.cancel();
     this.connecting ??= this.authenticate().finally(() => (this.connecting = null));
     return this.connecting;
   }
@@ -212,12 +115,12 @@ export class RelaySessionCore<
   /** Closes with a close handshake and stops reconnecting. */
   async close(): Promise<void> {
     this.closedByUser = true;
-    this.clearReconnectTimer();
+    this.reconnects.cancel();
     this.abort?.abort(closedError());
     this.authSocket?.terminate();
     const ws = this.ws;
     if (!ws || ws.isClosed) return;
-    this.flushAcks(); // what was emitted must not come back at the next session
+    this.deliveries.flushAcks(); // what was emitted must not come back at the next session
     const closed = ws.closed();
     ws.close(1000);
     await closed;
@@ -232,11 +135,10 @@ export class RelaySessionCore<
     const id = opts.id ?? toHex(randomBytes(16));
     if (id.length === 0 || id.length > 64)
       throw new RelayClientError(0, 'invalid_id', 'A relay id has 1 to 64 characters');
-    if (this.sends.get(id)?.settled === false)
+    if (this.replies.isRelayPending(id))
       throw new RelayClientError(0, 'duplicate_id', `A relay with id ${id} is still pending`);
     const ws = this.openSocket();
-    const pending = new Pending<DeliveryStatus>(opts.timeoutMs ?? this.timeoutMs, `relay ${id}`);
-    this.sends.set(id, pending);
+    const pending = this.replies.relay(id, opts.timeoutMs ?? this.timeoutMs);
     ws.send(JSON.stringify({ type: 'relay', to, envelope, id }), (err) => pending.reject(err));
     return pending.promise;
   }
@@ -251,10 +153,7 @@ export class RelaySessionCore<
       throw new RelayClientError(0, 'invalid_recipient', 'A binary frame needs a 64-hex recipient');
     const target = to.toLowerCase();
     const ws = this.openSocket();
-    const pending = new Pending<DeliveryStatus>(this.timeoutMs, `binary frame to ${target}`);
-    const queue = this.binarySends.get(target) ?? [];
-    queue.push(pending);
-    this.binarySends.set(target, queue);
+    const pending = this.replies.binary(target, this.timeoutMs);
     ws.send(concatBytes(utf8(target), payload), (err) => pending.reject(err));
     return pending.promise;
   }
@@ -279,8 +178,7 @@ export class RelaySessionCore<
     const { seed, difficulty } = await this.rest.challenge();
     const nonce = await this.solve(seed, alias, difficulty, this.powOptions());
     const ws = this.openSocket();
-    const pending = new Pending<void>(this.timeoutMs, `subscribe_alias ${alias}`);
-    this.aliasWaiters.push({ alias, pending });
+    const pending = this.replies.subscribeAlias(alias, this.timeoutMs);
     ws.send(JSON.stringify({ type: 'subscribe_alias', payload: { alias, seed, nonce } }));
     return pending.promise;
   }
@@ -308,8 +206,7 @@ export class RelaySessionCore<
 
   private async expectDummyAck(frame: Frame): Promise<void> {
     const ws = this.openSocket();
-    const pending = new Pending<void>(this.timeoutMs, frame.type);
-    this.pingWaiters.push(pending);
+    const pending = this.replies.dummyAck(frame.type, this.timeoutMs);
     ws.send(JSON.stringify(frame));
     return pending.promise;
   }
@@ -364,7 +261,7 @@ export class RelaySessionCore<
             this.ws = ws;
             this.lastAuth = frame as AuthSuccess;
             this.sessionToken = this.lastAuth.session_token;
-            this.reconnectAttempt = 0;
+            this.reconnects.reset();
             resolve(this.lastAuth);
             this.emit('authenticated', this.lastAuth);
           } else if (frame?.type === 'error') {
@@ -395,12 +292,12 @@ export class RelaySessionCore<
     if (!frame) return;
     switch (frame.type) {
       case 'msg':
-        this.deliver(frame.id, () =>
+        this.deliveries.deliver(frame.id, () =>
           this.emit('message', { id: String(frame.id), envelope: String(frame.envelope) }),
         );
         break;
       case 'queued_message':
-        this.deliver(frame.id, () =>
+        this.deliveries.deliver(frame.id, () =>
           this.emit('queued', { id: String(frame.id), payload: frame.payload as Frame }),
         );
         break;
@@ -408,29 +305,25 @@ export class RelaySessionCore<
         this.emit('sealed', frame);
         break;
       case 'delivery_status':
-        this.onStatus(frame as DeliveryStatus);
+        this.replies.onStatus(frame as DeliveryStatus);
+        this.emit('status', frame as DeliveryStatus);
         break;
-      case 'alias_subscribed': {
-        const i = this.aliasWaiters.findIndex((w) => w.alias === frame.alias);
-        if (i >= 0) this.aliasWaiters.splice(i, 1)[0]!.pending.resolve();
+      case 'alias_subscribed':
+        this.replies.onAliasSubscribed(frame.alias);
         break;
-      }
       case 'dummy_pacing':
       case 'dummy_ack':
       case 'pong':
         this.dummyCounts[frame.type]++;
-        if (frame.type !== 'dummy_pacing') this.pingWaiters.shift()?.resolve();
+        if (frame.type !== 'dummy_pacing') this.replies.onDummyAck();
         this.emit('dummy', { type: frame.type });
         break;
       case 'error': {
         // A close may follow: acks go now, while the socket still takes them.
-        this.flushAcks();
+        this.deliveries.flushAcks();
         const err = errorOf(frame);
         if (FINAL_ERRORS.has(err.code)) this.stopped = true;
-        // The relay answers subscribe_alias with alias_subscribed or an error (e.g. the limit).
-        this.aliasWaiters
-          .shift()
-          ?.pending.reject(new RelayClientError(0, err.code, err.message, err.retry_after));
+        this.replies.onRelayError(err);
         this.emit('relayError', err);
         break;
       }
@@ -439,112 +332,25 @@ export class RelaySessionCore<
     }
   }
 
-  /** Emits a delivery once per id in this session's lifetime; acks it every time. */
-  private deliver(id: unknown, emit: () => void): void {
-    if (typeof id !== 'string') return emit();
-    if (this.acks && this.autoAck) this.queueAck(id);
-    if (this.seenIds.has(id)) return;
-    this.seenIds.add(id);
-    if (this.seenIds.size > SEEN_IDS_MAX) this.seenIds.delete(this.seenIds.values().next().value!);
-    emit();
-  }
-
-  private queueAck(id: string): void {
-    if (this.pendingAcks.push(id) === 1) defer(() => this.flushAcks());
-  }
-
-  private flushAcks(): void {
-    const ids = this.pendingAcks;
-    this.pendingAcks = [];
-    // On a dead socket the relay keeps the items and delivers them again at the next auth.
-    if (this.ws?.isOpen) this.ack(ids);
-  }
-
-  private onStatus(status: DeliveryStatus): void {
-    const byId = typeof status.id === 'string' ? this.sends.get(status.id) : undefined;
-    if (byId) {
-      this.sends.delete(status.id!);
-      byId.resolve(status);
-    } else {
-      const target = String(status.target).toLowerCase();
-      const queue = this.binarySends.get(target);
-      queue?.shift()?.resolve(status);
-      if (queue?.length === 0) this.binarySends.delete(target);
-    }
-    this.emit('status', status);
-  }
-
   private onClosed(code: number, reason: string): void {
     this.ws = null;
-    this.pendingAcks = [];
-    this.failPending(new RelayClientError(0, 'connection_closed', `Connection closed (${code})`));
+    this.deliveries.dropAcks();
+    this.replies.failAll(
+      new RelayClientError(0, 'connection_closed', `Connection closed (${code})`),
+    );
     this.emit('close', { code, reason });
     if (this.reconnect && !this.closedByUser && !this.stopped) this.scheduleReconnect();
   }
 
   private scheduleReconnect(error?: Error): void {
-    const attempt = ++this.reconnectAttempt;
-    const delayMs = backoffDelay(attempt, this.backoff);
+    const { attempt, delayMs } = this.reconnects.next();
     this.emit('reconnecting', { attempt, delayMs, error });
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
+    this.reconnects.schedule(delayMs, () =>
       this.connect().catch((err: Error) => {
         if (!this.closedByUser && !this.stopped) this.scheduleReconnect(err);
-      });
-    }, delayMs);
+      }),
+    );
   }
-
-  private clearReconnectTimer(): void {
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = null;
-  }
-
-  private failPending(err: Error): void {
-    for (const pending of this.sends.values()) pending.reject(err);
-    for (const queue of this.binarySends.values()) for (const pending of queue) pending.reject(err);
-    for (const { pending } of this.aliasWaiters) pending.reject(err);
-    for (const pending of this.pingWaiters) pending.reject(err);
-    this.sends.clear();
-    this.binarySends.clear();
-    this.aliasWaiters = [];
-    this.pingWaiters = [];
-  }
-}
-
-/** https://host:port/base → wss://host:port/base/ws (http → ws). */
-export function webSocketUrl(url: string): string {
-  const u = new URL(url);
-  if (u.protocol !== 'https:' && u.protocol !== 'http:')
-    throw new TypeError(`Relay URL must be http(s)://, got ${url}`);
-  u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
-  u.pathname = u.pathname.replace(/\/+$/, '') + '/ws';
-  return u.toString();
-}
-
-/** Exponential with jitter: uniform in [ceiling / 2, ceiling], ceiling = min·2^attempt ≤ max. */
-export function backoffDelay(
-  attempt: number,
-  { minMs, maxMs }: { minMs: number; maxMs: number },
-): number {
-  const ceiling = Math.min(maxMs, minMs * 2 ** attempt);
-  return Math.max(minMs, Math.round(ceiling / 2 + (Math.random() * ceiling) / 2));
-}
-
-function parseFrame(text: string): Frame | null {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && typeof (value as Frame).type === 'string'
-      ? (value as Frame)
-      : null;
-  } catch {
-    return null;
-  }
-}
-
-function errorOf(frame: Frame): RelayErrorFrame {
-  const err: RelayErrorFrame = { code: String(frame.code), message: String(frame.message ?? '') };
-  if (typeof frame.retry_after === 'number') err.retry_after = frame.retry_after;
-  return err;
 }
 
 const closedError = (): RelayClientError =>
