@@ -1,4 +1,4 @@
-// The JSON frames of the relay's WebSocket protocol (PROTOCOL.md §4) as the client reads them:
+// The JSON frames of the relay's WebSocket protocol (docs/protocol.md §4) as the client reads them:
 // their types, and parsing a text frame or an `error` frame's fields.
 
 /** A JSON frame of the protocol: an object with a string `type`. */
