@@ -1,6 +1,7 @@
 // What relay instances tell each other (docs/protocol.md §4.4): messages on an address's channel
 // `msg:{H}` and on each instance's own channel, encoded here and nowhere else. Every message is
 // a JSON object with a `kind` and named fields; binary payloads travel as base64.
+import type { Store } from '../store/store.js';
 import type { Delivery, DeliveryStatus, RejectReason } from './deliveries.js';
 
 /** Why a session is closed from elsewhere. */
@@ -42,6 +43,12 @@ const fromWire = (w: WireDelivery): Delivery =>
   'json' in w
     ? { kind: 'json', value: w.json }
     : { kind: 'binary', data: Buffer.from(w.binary, 'base64') };
+
+/** Publishes `message` on the channel of `address` (an identity or an instance); resolves with
+ *  how many subscribers received it. */
+export function publishOn(store: Store, address: string, message: ChannelMessage): Promise<number> {
+  return store.publish(address, encodeChannelMessage(message));
+}
 
 export function encodeChannelMessage(message: ChannelMessage): string {
   if (message.kind === 'deliver' || message.kind === 'offer' || message.kind === 'volatile') {

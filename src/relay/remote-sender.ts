@@ -8,7 +8,7 @@
 import { rethrowUnlessUnavailable } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/store.js';
-import { encodeChannelMessage, type ChannelMessage } from './channel.js';
+import { encodeChannelMessage, publishOn, type ChannelMessage } from './channel.js';
 import { offlineForm } from './deliveries.js';
 import type { Notify, OutboundMessage } from './endpoint.js';
 import type { OfflineQueue } from './offline-queue.js';
@@ -131,6 +131,6 @@ export class RemoteSender {
   }
 
   private publish(address: string, message: ChannelMessage): Promise<number> {
-    return this.store.publish(address, encodeChannelMessage(message));
+    return publishOn(this.store, address, message);
   }
 }

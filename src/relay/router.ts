@@ -12,7 +12,7 @@ import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/store.js';
 import {
   decodeChannelMessage,
-  encodeChannelMessage,
+  publishOn,
   type ChannelMessage,
   type CloseReason,
 } from './channel.js';
@@ -225,7 +225,7 @@ export class Router {
   }
 
   private publish(address: string, message: ChannelMessage): Promise<number> {
-    return this.store.publish(address, encodeChannelMessage(message));
+    return publishOn(this.store, address, message);
   }
 
   /** Subscriptions per address are serialised so a quick unregister/register never races. */

@@ -214,10 +214,9 @@ export class RedisStore implements Store {
 
   async dailySalt(day: number, candidate: string, ttlMs: number): Promise<string> {
     return this.run(async () => {
-      const key = dailySaltKey(day);
-      // SET NX then GET: whichever instance came first, every instance reads the same salt.
-      await this.client.set(key, candidate, 'PX', ms(ttlMs), 'NX');
-      return (await this.client.get(key)) ?? candidate;
+      // SET NX GET: the salt already set (whichever instance came first), or ours, now set.
+      const set = await this.client.set(dailySaltKey(day), candidate, 'PX', ms(ttlMs), 'NX', 'GET');
+      return set ?? candidate;
     });
   }
 
